@@ -1,0 +1,242 @@
+"""`load_generator`: one entry point for every generator checkpoint the hub accepts.
+
+The format is recognised from the file's content, never its extension:
+rosinality `.pt` (github.com/rosinality/stylegan2-pytorch), pSp / e4e / ReStyle checkpoints
+(their `decoder.*` StyleGAN2), NVlabs persistence pickles (StyleGAN2-ADA, StyleGAN3; read
+by a restricted unpickler that executes nothing), our own safetensors format (weights +
+JSON config in the header), and bare state dicts in safetensors (such as the official
+parity vectors). Errors a user can cause come back as one `CheckpointError` sentence.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+
+from shared.loaders.errors import CheckpointError, UnsafePickleError
+from shared.loaders.native import NATIVE_KEY
+
+__all__ = ["CheckpointError", "UnsafePickleError", "load_generator", "sniff_format"]
+
+log = logging.getLogger(__name__)
+
+_UNSUPPORTED_NVLABS = {
+    "training.networks.Generator": None,  # ADA StyleGAN2 (handled) or StyleNeRF (not yet)
+    "training.triplane.TriPlaneGenerator": "EG3D",
+}
+
+
+def _read_head(src) -> tuple[bytes, int]:
+    if isinstance(src, (str, os.PathLike)):
+        p = Path(src)
+        if not p.exists():
+            raise CheckpointError(f"No file at {p}; check the path.")
+        if p.is_dir():
+            raise CheckpointError(f"{p} is a folder; point to the checkpoint file inside it.")
+        with open(p, "rb") as f:
+            return f.read(64), p.stat().st_size
+    pos = src.tell()
+    head = src.read(64)
+    src.seek(0, io.SEEK_END)
+    size = src.tell() - pos
+    src.seek(pos)
+    return head, size
+
+
+def sniff_format(head: bytes, size: int) -> str:
+    """'zip' (torch.save), 'legacy-torch', 'pickle', 'safetensors', 'html', 'empty' or 'unknown'."""
+    if size == 0:
+        return "empty"
+    stripped = head.lstrip()
+    if stripped[:1] == b"<" or stripped[:9].lower() == b"<!doctype":
+        return "html"
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        # torch.save's legacy format pickles a magic number (LONG1, 10 bytes) first.
+        return "legacy-torch" if head[2:4] == b"\x8a\x0a" else "pickle"
+    return "unknown"
+
+
+def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Module:
+    """Load any supported generator checkpoint.
+
+    Args:
+        path_or_file: a path or a binary file object (seekable).
+
+    Returns:
+        A StyleGAN2 or StyleGAN3 generator on the CPU, float32, eval mode, no gradients.
+
+    Raises:
+        CheckpointError: with one sentence saying what is wrong and what to do.
+    """
+    head, size = _read_head(path_or_file)
+    kind = sniff_format(head, size)
+    name = getattr(path_or_file, "name", None) or str(path_or_file)
+    if kind == "empty":
+        raise CheckpointError(f"{Path(name).name} is empty (0 bytes); download it again.")
+    if kind == "html":
+        raise CheckpointError(f"{Path(name).name} is an HTML page, not a checkpoint (often a download that "
+                              "failed, e.g. a quota or login page); download the real file again.")
+    if kind == "safetensors":
+        return _load_safetensors(path_or_file, size)
+    if kind in ("zip", "legacy-torch"):
+        return _from_torch_object(_torch_load(path_or_file, kind), name)
+    if kind == "pickle":
+        return _from_nvlabs_pickle(path_or_file)
+    raise CheckpointError(f"{Path(name).name} is not a checkpoint format we know (rosinality .pt, "
+                          "pSp/e4e .pt, NVlabs .pkl or .safetensors).")
+
+
+# ---- torch.save files ------------------------------------------------------------------------
+
+def _torch_load(src, kind: str):
+    try:
+        if kind == "zip" and isinstance(src, (str, os.PathLike)) and not zipfile.is_zipfile(src):
+            raise CheckpointError(f"{Path(src).name} is truncated or corrupted (an incomplete download?); "
+                                  "download it again.")
+        return torch.load(src, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"The checkpoint holds Python objects outside plain weights, which we refuse to "
+                              f"unpickle for safety ({str(e).splitlines()[0][:160]}).") from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
+        raise CheckpointError(f"The checkpoint is truncated or corrupted ({str(e).splitlines()[0][:120]}); "
+                              "download it again.") from e
+
+
+def _from_torch_object(obj, name: str) -> torch.nn.Module:
+    from shared.loaders.rosinality import generator_from_rosinality, is_rosinality_state_dict
+
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{Path(name).name} holds a {type(obj).__name__}, not a dict of weights.")
+    if "g_ema" in obj:
+        return generator_from_rosinality(obj["g_ema"], obj.get("latent_avg"))
+    if "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        sd = obj["state_dict"]
+        dec = {k[len("decoder."):]: v for k, v in sd.items() if k.startswith("decoder.")}
+        if dec:
+            return generator_from_rosinality(dec, obj.get("latent_avg"))
+        if any(k.startswith("encoder.") for k in sd):
+            raise CheckpointError("This pSp/e4e/ReStyle checkpoint holds only an encoder (no 'decoder.*' "
+                                  "generator weights); load the generator separately.")
+    if is_rosinality_state_dict(obj):
+        return generator_from_rosinality(obj, None)
+    if set(obj) & {"d", "D", "discriminator"} and not set(obj) & {"g", "G", "g_ema", "G_ema"}:
+        raise CheckpointError("This checkpoint holds only a discriminator; the hub needs the generator "
+                              "('g_ema') weights.")
+    if "g" in obj and isinstance(obj["g"], dict) and is_rosinality_state_dict(obj["g"]):
+        log.warning("%s has no 'g_ema'; using the non-averaged generator 'g'", name)
+        return generator_from_rosinality(obj["g"], obj.get("latent_avg"))
+    keys = sorted(map(str, obj))[:6]
+    raise CheckpointError(f"Unknown architecture: no StyleGAN generator weights recognised (top-level keys {keys}).")
+
+
+# ---- NVlabs pickles --------------------------------------------------------------------------
+
+def _from_nvlabs_pickle(src) -> torch.nn.Module:
+    from shared.loaders.nvlabs_pickle import read_nvlabs_pickle
+
+    data = read_nvlabs_pickle(src)
+    if not isinstance(data, dict):
+        raise CheckpointError("This pickle is not an NVlabs network snapshot (expected a dict with 'G_ema').")
+    net = data.get("G_ema") or data.get("G")
+    if net is None:
+        if "D" in data:
+            raise CheckpointError("This snapshot holds only a discriminator ('D'); the hub needs 'G_ema'.")
+        raise CheckpointError(f"This pickle has no generator ('G_ema'); found keys {sorted(map(str, data))[:6]}.")
+    return generator_from_persistent(net)
+
+
+def generator_from_persistent(net) -> torch.nn.Module:
+    """Build our generator from a harvested NVlabs `PersistentObject`."""
+    from shared.loaders.nvlabs_stylegan2 import is_nvlabs_stylegan2, stylegan2_from_nvlabs
+
+    class_name = net.class_name
+    tensors = net.tensors()
+    if class_name.endswith("networks_stylegan3.Generator"):
+        from shared.archs.stylegan3 import StyleGAN3Generator
+        return StyleGAN3Generator.from_nvlabs(dict(net.init_kwargs), tensors).eval().requires_grad_(False)
+    if class_name in ("training.networks_stylegan2.Generator", "training.networks.Generator") \
+            and is_nvlabs_stylegan2(tensors):
+        return stylegan2_from_nvlabs(dict(net.init_kwargs), tensors, class_name=class_name,
+                                     init_args=tuple(net.init_args))
+    if class_name == "training.networks.Generator" and any(k.startswith("synthesis.fg_nerf") for k in tensors):
+        raise CheckpointError("This is a StyleNeRF generator, which the hub cannot load yet "
+                              "(supported: StyleGAN2, StyleGAN2-ADA, StyleGAN3).")
+    label = _UNSUPPORTED_NVLABS.get(class_name) or class_name
+    raise CheckpointError(f"Unknown architecture {label!r}: supported NVlabs generators are StyleGAN2, "
+                          "StyleGAN2-ADA and StyleGAN3.")
+
+
+# ---- safetensors -----------------------------------------------------------------------------
+
+def _load_safetensors(src, size: int) -> torch.nn.Module:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
+    raw = Path(src).read_bytes() if isinstance(src, (str, os.PathLike)) else src.read()
+    header_len = int.from_bytes(raw[:8], "little")
+    if header_len + 8 > len(raw):
+        raise CheckpointError("The .safetensors file is truncated (its header promises more bytes than the "
+                              "file has); download it again.")
+    try:
+        tensors = st_load(raw)
+        meta = json.loads(raw[8: 8 + header_len]).get("__metadata__") or {}
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"The .safetensors file is corrupted ({e}); download it again.") from e
+    if NATIVE_KEY in meta:
+        from shared.loaders.native import generator_from_native
+        return generator_from_native(tensors, json.loads(meta[NATIVE_KEY]))
+    sidecar = _sidecar_constructor(src)
+    return _from_bare_state_dict(tensors, sidecar)
+
+
+def _sidecar_constructor(src) -> dict | None:
+    """Constructor kwargs from `NAME.json` beside `NAME.safetensors` (the parity-vector layout)."""
+    if not isinstance(src, (str, os.PathLike)):
+        return None
+    side = Path(src).with_suffix(".json")
+    if not side.is_file():
+        return None
+    try:
+        ctor = json.loads(side.read_text()).get("constructor")
+    except (ValueError, OSError):
+        return None
+    return dict(ctor) if isinstance(ctor, dict) else None
+
+
+def _from_bare_state_dict(tensors: dict[str, torch.Tensor], ctor: dict | None) -> torch.nn.Module:
+    from shared.loaders.nvlabs_stylegan2 import is_nvlabs_stylegan2, stylegan2_from_nvlabs
+    from shared.loaders.rosinality import generator_from_rosinality, is_rosinality_state_dict
+
+    if any(k.startswith("sd.") for k in tensors):  # official parity vectors: weights under `sd.`
+        tensors = {k[3:]: v for k, v in tensors.items() if k.startswith("sd.")}
+    if is_rosinality_state_dict(tensors):
+        latent_avg = tensors.pop("latent_avg", None)
+        return generator_from_rosinality(tensors, latent_avg)
+    class_name = (ctor or {}).pop("class_name", "")
+    if is_nvlabs_stylegan2(tensors):
+        return stylegan2_from_nvlabs(ctor, tensors, class_name=class_name or "training.networks_stylegan2.Generator")
+    if "synthesis.input.freqs" in tensors:
+        from shared.archs.stylegan3 import StyleGAN3Generator, config_from_state_dict
+        if ctor is not None:
+            return StyleGAN3Generator.from_nvlabs(ctor, tensors).eval().requires_grad_(False)
+        G = StyleGAN3Generator(config_from_state_dict(tensors))
+        from shared.loaders.rosinality import load_strict
+        load_strict(G, tensors)
+        return G.eval().requires_grad_(False)
+    if any(k.startswith(("b4.", "b8.", "epilogue.")) for k in tensors):
+        raise CheckpointError("These are discriminator weights; the hub needs a generator.")
+    raise CheckpointError("Unknown architecture: the .safetensors weights match no supported generator "
+                          "(StyleGAN2 rosinality/NVlabs names, StyleGAN3).")

@@ -1,0 +1,61 @@
+"""The hub's own generator format: one `.safetensors` file whose header metadata holds a JSON
+config (`{"format_version", "arch", "config", "source"}`) beside the weights.
+
+Loading it builds the module from the config and copies the tensors; nothing is executed.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from shared.loaders.errors import CheckpointError
+from shared.loaders.rosinality import load_strict
+
+__all__ = ["FORMAT_VERSION", "generator_from_native", "save_native"]
+
+FORMAT_VERSION = 1
+NATIVE_KEY = "stylegan_hub"
+
+
+def _arch_classes(arch: str):
+    if arch == "stylegan2":
+        from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+        return StyleGAN2Config, StyleGAN2Generator
+    if arch == "stylegan3":
+        from shared.archs.stylegan3 import StyleGAN3Config, StyleGAN3Generator
+        return StyleGAN3Config, StyleGAN3Generator
+    raise CheckpointError(f"Unknown architecture {arch!r} in the file's config (known: stylegan2, stylegan3).")
+
+
+def save_native(G: torch.nn.Module, path: str | Path, *, source: str = "") -> Path:
+    """Write `G` as `.safetensors` with its config in the header. Returns the path."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()}
+    if "w_avg" not in tensors and "mapping.w_avg" not in tensors:
+        tensors["w_avg"] = G.w_avg.detach().to("cpu", torch.float32).contiguous()
+    meta = {"format_version": FORMAT_VERSION, "arch": G.arch, "config": G.config.to_dict(), "source": source}
+    path = Path(path)
+    save_file(tensors, str(path), metadata={NATIVE_KEY: json.dumps(meta, sort_keys=True)})
+    return path
+
+
+def generator_from_native(tensors: dict[str, torch.Tensor], meta: dict) -> torch.nn.Module:
+    """Build a generator from our format's tensors and parsed metadata."""
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(f"This file was written by a newer StyleGAN Hub (format "
+                              f"{meta.get('format_version')}); update the hub to read it.")
+    config_cls, gen_cls = _arch_classes(str(meta.get("arch")))
+    try:
+        cfg = config_cls.from_dict(meta["config"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"The file's config is invalid for {meta.get('arch')}: {e}.") from e
+    G = gen_cls(cfg)
+    tensors = dict(tensors)
+    w_avg = tensors.pop("w_avg", None)
+    load_strict(G, tensors)
+    if w_avg is not None:
+        G.w_avg.copy_(w_avg)
+    return G.eval().requires_grad_(False)
