@@ -191,8 +191,16 @@ def _load_safetensors(src, size: int) -> torch.nn.Module:
         raise CheckpointError("The .safetensors file is truncated (its header promises more bytes than the "
                               "file has); download it again.")
     try:
+        header = json.loads(raw[8: 8 + header_len])
+        meta = header.get("__metadata__") or {}
+        data_end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise CheckpointError(f"The .safetensors header is corrupted ({e}); download the file again.") from e
+    if 8 + header_len + data_end > len(raw):
+        raise CheckpointError(f"The .safetensors file is truncated ({len(raw)} of {8 + header_len + data_end} "
+                              "bytes); download it again.")
+    try:
         tensors = st_load(raw)
-        meta = json.loads(raw[8: 8 + header_len]).get("__metadata__") or {}
     except (SafetensorError, ValueError) as e:
         raise CheckpointError(f"The .safetensors file is corrupted ({e}); download it again.") from e
     if NATIVE_KEY in meta:
