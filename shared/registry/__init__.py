@@ -1,0 +1,78 @@
+"""Model registry: every pretrained network the hub knows, as frozen records read by small functions.
+
+The design follows timm's registry (huggingface/pytorch-image-models `_registry.py`): records live
+as data, one file per family (`stylegan2.py`, `stylegan3.py`, `encoders.py`, `auxiliary.py`,
+`stylenerf.py`, `eg3d.py`, `demo.py`), each exporting `CARDS`; this module registers them and
+answers look-ups. Downloading and verifying is `shared.hub`; loading and caching is
+`shared.model_cache`. Command line: `python -m shared.registry list|download ID|verify ID|path ID`.
+"""
+from __future__ import annotations
+
+import threading
+
+from shared.registry import auxiliary, demo, encoders, eg3d, stylegan2, stylegan3, stylenerf
+from shared.registry._card import (
+    ARCHS, FORMATS, TASKS, BuiltinSource, HubSource, LocalSource, ModelCard, Source, env_var_for,
+)
+
+__all__ = [
+    "ARCHS", "DEFAULT_GENERATOR_ID", "FORMATS", "TASKS", "UNPINNED_REPOS", "BuiltinSource", "HubSource",
+    "LocalSource", "ModelCard", "Source", "cards", "env_var_for", "get", "ids", "register",
+]
+
+DEFAULT_GENERATOR_ID = demo.DEMO_ID
+
+# Hub repos whose commit could not be looked up when the records were written (no network):
+# their records carry revision=None (default branch) and sha256=None, so the first download's
+# hash is recorded and shown as unverified. `python -m shared.registry verify ID` prints the
+# commit and hash to pin. A new record from a repo outside this set must pin a 40-hex revision.
+UNPINNED_REPOS = frozenset({
+    "akhaliq/jojogan-stylegan2-ffhq-config-f",
+    "public-data/StyleGAN2",
+    "hysts/StyleGAN2",
+    "public-data/e4e",
+    "AIRI-Institute/HairFastGAN",
+    "public-data/dlib_face_landmark_model",
+    "timm/vgg16.tv_in1k",
+    "timm/vit_base_patch32_clip_224.openai",
+    "facebook/stylenerf-ffhq-config-basic",
+})
+
+_lock = threading.Lock()
+_cards: dict[str, ModelCard] = {}
+
+
+def register(card: ModelCard) -> ModelCard:
+    """Add a record; a second record with the same id raises ValueError."""
+    with _lock:
+        if card.id in _cards:
+            raise ValueError(f"model id {card.id!r} is already registered")
+        _cards[card.id] = card
+    return card
+
+
+def get(model_id: str) -> ModelCard:
+    """The record for `model_id`; an unknown id raises KeyError with a readable sentence."""
+    try:
+        return _cards[model_id]
+    except KeyError:
+        raise KeyError(f"Unknown model '{model_id}': `python -m shared.registry list` shows the "
+                       f"{len(_cards)} registered ids.") from None
+
+
+def ids(task: str | None = None, family: str | None = None) -> list[str]:
+    """Registered ids in registration order, optionally only those with a task tag / family."""
+    return [c.id for c in cards() if (task is None or task in c.tasks)
+            and (family is None or c.family == family)]
+
+
+def cards() -> list[ModelCard]:
+    """Every registered record, in registration order."""
+    with _lock:
+        return list(_cards.values())
+
+
+for _module in (demo, stylegan2, stylegan3, encoders, stylenerf, eg3d, auxiliary):
+    for _record in _module.CARDS:
+        register(_record)
+del _module, _record

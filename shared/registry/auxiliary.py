@@ -1,0 +1,67 @@
+"""Auxiliary network records used by the applications: dlib's 68-point face landmarks (FFHQ
+alignment; Kazemi & Sullivan, CVPR 2014, davisking/dlib-models), the VGG16 backbone of LPIPS
+(Zhang et al., CVPR 2018, richzhang/PerceptualSimilarity; torchvision weights as published by
+timm) and OpenAI CLIP ViT-B/32 (Radford et al., ICML 2021, openai/CLIP) for open_clip. Records only.
+"""
+from __future__ import annotations
+
+from shared.registry._card import HubSource, ModelCard
+
+CARDS: tuple[ModelCard, ...] = (
+    ModelCard(
+        id="dlib-landmarks-68",
+        family="auxiliary",
+        arch="dlib-shape-predictor",
+        arch_config={"num_landmarks": 68},
+        format="dlib-dat",
+        tasks=("face-landmarks",),
+        sources=(HubSource("public-data/dlib_face_landmark_model", "shape_predictor_68_face_landmarks.dat", None),),
+        sha256=None,
+        size=None,
+        license="Boost Software License (dlib model); trained on iBUG 300-W, whose terms exclude "
+                "commercial use",
+        paper="Kazemi & Sullivan, One Millisecond Face Alignment with an Ensemble of Regression Trees, "
+              "CVPR 2014",
+        official_repo="https://github.com/davisking/dlib-models",
+        resolution=None,
+        description="dlib's 68-point face landmark predictor, used to align photos the way FFHQ was "
+                    "aligned before inversion.",
+        manual_url="http://dlib.net/files/shape_predictor_68_face_landmarks.dat.bz2",
+    ),
+    ModelCard(
+        id="lpips-vgg16",
+        family="auxiliary",
+        arch="vgg16",
+        arch_config={"timm_model": "vgg16.tv_in1k"},
+        format="timm-safetensors",
+        tasks=("perceptual-loss",),
+        sources=(HubSource("timm/vgg16.tv_in1k", "model.safetensors", None),),
+        sha256=None,
+        size=None,
+        license="BSD-3-Clause (torchvision ImageNet weights)",
+        paper="Zhang et al., The Unreasonable Effectiveness of Deep Features as a Perceptual Metric, "
+              "CVPR 2018 (arXiv:1801.03924)",
+        official_repo="https://github.com/richzhang/PerceptualSimilarity",
+        resolution=None,
+        description="ImageNet VGG16 backbone of the LPIPS perceptual loss (timm's `features.*` keys equal "
+                    "torchvision's); the linear heads ship with the lpips package.",
+    ),
+    ModelCard(
+        id="clip-vit-b-32",
+        family="auxiliary",
+        arch="clip-vit",
+        arch_config={"open_clip_model": "ViT-B-32-quickgelu"},
+        format="open-clip-safetensors",
+        tasks=("text-editing", "text-image-embedding"),
+        sources=(HubSource("timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors", None),),
+        sha256=None,
+        size=None,
+        license="MIT",
+        paper="Radford et al., Learning Transferable Visual Models From Natural Language Supervision, "
+              "ICML 2021 (arXiv:2103.00020)",
+        official_repo="https://github.com/openai/CLIP",
+        resolution=224,
+        description="OpenAI CLIP ViT-B/32 for open_clip (build it as ViT-B-32-quickgelu to match the "
+                    "original), used by the text-driven editing methods.",
+    ),
+)
