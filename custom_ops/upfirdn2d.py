@@ -118,14 +118,12 @@ def _upfirdn2d_ref(x, f, *, up=1, down=1, padding=0, flip_filter=False, gain=1.0
     f = f.to(x.dtype) * (gain ** (f.ndim / 2))
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
-    # Depthwise convolution over N*C single-channel images.
-    x = x.reshape(n * c, 1, x.shape[2], x.shape[3])
+    # Depthwise (grouped) convolution: far faster on CPU than N*C single-channel images.
     if f.ndim == 2:
-        x = F.conv2d(x, f[None, None])
+        x = F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c)
     else:
-        x = F.conv2d(x, f[None, None, None, :])
-        x = F.conv2d(x, f[None, None, :, None])
-    x = x.reshape(n, c, x.shape[2], x.shape[3])
+        x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, f.shape[0]), groups=c)
+        x = F.conv2d(x, f[None, None, :, None].expand(c, 1, f.shape[0], 1), groups=c)
     return x[:, :, ::downy, ::downx]
 
 

@@ -27,12 +27,6 @@ __all__ = ["CheckpointError", "UnsafePickleError", "load_generator", "sniff_form
 
 log = logging.getLogger(__name__)
 
-_UNSUPPORTED_NVLABS = {
-    "training.networks.Generator": None,  # ADA StyleGAN2 (handled) or StyleNeRF (not yet)
-    "training.triplane.TriPlaneGenerator": "EG3D",
-}
-
-
 def _read_head(src) -> tuple[bytes, int]:
     if isinstance(src, (str, os.PathLike)):
         p = Path(src)
@@ -159,23 +153,32 @@ def _from_nvlabs_pickle(src) -> torch.nn.Module:
 
 
 def generator_from_persistent(net) -> torch.nn.Module:
-    """Build our generator from a harvested NVlabs `PersistentObject`."""
+    """Build our generator from a harvested NVlabs `PersistentObject`.
+
+    Official pickles store bare class names ('Generator'), so the architecture is told apart
+    by the tensors it holds.
+    """
     from shared.loaders.nvlabs_stylegan2 import is_nvlabs_stylegan2, stylegan2_from_nvlabs
 
-    class_name = net.class_name
+    class_name = net.class_name.rsplit(".", 1)[-1]
     tensors = net.tensors()
-    if class_name.endswith("networks_stylegan3.Generator"):
+    kwargs = dict(net.init_kwargs)
+    if class_name == "Generator" and "synthesis.input.freqs" in tensors:
         from shared.archs.stylegan3 import StyleGAN3Generator
-        return StyleGAN3Generator.from_nvlabs(dict(net.init_kwargs), tensors).eval().requires_grad_(False)
-    if class_name in ("training.networks_stylegan2.Generator", "training.networks.Generator") \
-            and is_nvlabs_stylegan2(tensors):
-        return stylegan2_from_nvlabs(dict(net.init_kwargs), tensors, class_name=class_name,
-                                     init_args=tuple(net.init_args))
-    if class_name == "training.networks.Generator" and any(k.startswith("synthesis.fg_nerf") for k in tensors):
+        return StyleGAN3Generator.from_nvlabs(kwargs, tensors).eval().requires_grad_(False)
+    if class_name == "Generator" and is_nvlabs_stylegan2(tensors):
+        # stylegan2-ada-pytorch nests `synthesis_kwargs` (its blocks default to no clamping);
+        # the stylegan3 repo's networks_stylegan2 flattens them (default clamp 256).
+        origin = ("training.networks.Generator" if "synthesis_kwargs" in kwargs
+                  else "training.networks_stylegan2.Generator")
+        return stylegan2_from_nvlabs(kwargs, tensors, class_name=origin, init_args=tuple(net.init_args))
+    if any(k.startswith("synthesis.fg_nerf") for k in tensors):
         raise CheckpointError("This is a StyleNeRF generator, which the hub cannot load yet "
                               "(supported: StyleGAN2, StyleGAN2-ADA, StyleGAN3).")
-    label = _UNSUPPORTED_NVLABS.get(class_name) or class_name
-    raise CheckpointError(f"Unknown architecture {label!r}: supported NVlabs generators are StyleGAN2, "
+    if class_name == "TriPlaneGenerator":
+        raise CheckpointError("This is an EG3D generator, which the hub cannot load yet "
+                              "(supported: StyleGAN2, StyleGAN2-ADA, StyleGAN3).")
+    raise CheckpointError(f"Unknown architecture {class_name!r}: supported NVlabs generators are StyleGAN2, "
                           "StyleGAN2-ADA and StyleGAN3.")
 
 
