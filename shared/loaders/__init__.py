@@ -209,22 +209,30 @@ def _load_safetensors(src, size: int) -> torch.nn.Module:
     if NATIVE_KEY in meta:
         from shared.loaders.native import generator_from_native
         return generator_from_native(tensors, json.loads(meta[NATIVE_KEY]))
-    sidecar = _sidecar_constructor(src)
-    return _from_bare_state_dict(tensors, sidecar)
+    sidecar = _sidecar(src)
+    ctor = sidecar.get("constructor")
+    try:
+        return _from_bare_state_dict(tensors, dict(ctor) if isinstance(ctor, dict) else None)
+    except CheckpointError:
+        origin = sidecar.get("origin") or {}
+        if origin.get("class"):  # say what the file is, from its sidecar JSON
+            raise CheckpointError(f"{Path(src).name} holds a {origin['class']} from {origin.get('repo', '?')}, "
+                                  "not a generator load_generator supports (StyleGAN2, StyleGAN3).") from None
+        raise
 
 
-def _sidecar_constructor(src) -> dict | None:
-    """Constructor kwargs from `NAME.json` beside `NAME.safetensors` (the parity-vector layout)."""
+def _sidecar(src) -> dict:
+    """`NAME.json` beside `NAME.safetensors` (the parity-vector layout), or {}."""
     if not isinstance(src, (str, os.PathLike)):
-        return None
+        return {}
     side = Path(src).with_suffix(".json")
     if not side.is_file():
-        return None
+        return {}
     try:
-        ctor = json.loads(side.read_text()).get("constructor")
+        data = json.loads(side.read_text())
     except (ValueError, OSError):
-        return None
-    return dict(ctor) if isinstance(ctor, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _from_bare_state_dict(tensors: dict[str, torch.Tensor], ctor: dict | None) -> torch.nn.Module:
