@@ -65,6 +65,7 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, *, dim: int = 1, ac
     alpha = float(spec.def_alpha if alpha is None else alpha)
     gain = float(spec.def_gain if gain is None else gain)
     clamp = float(clamp if clamp is not None else -1)
+    dim = dim % x.ndim if x.ndim > 0 else dim  # a negative `dim` counts from the end
     if b is not None:
         assert b.ndim == 1 and b.shape[0] == x.shape[dim], "bias must be 1-D along `dim`"
     if _dispatch.use_cuda("bias_act", x, impl):
@@ -79,6 +80,7 @@ def _bias_act_ref(x, b=None, *, dim=1, act="linear", alpha=None, gain=None, clam
     alpha = spec.def_alpha if alpha is None else alpha
     gain = spec.def_gain if gain is None else gain
     if b is not None:
+        dim = dim % x.ndim
         x = x + b.to(x.dtype).reshape([-1 if i == dim else 1 for i in range(x.ndim)])
     x = spec.func(x, float(alpha))
     if gain != 1:

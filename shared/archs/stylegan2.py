@@ -144,6 +144,8 @@ class ModulatedConv2d(nn.Module):
             self.blur = _KernelHolder(setup_filter(list(kernel), gain=4))  # rosinality stores factor**2 * f
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > 1 and x.dtype == torch.float32:
+            return self._forward_unfused(x, s)
         n, _, h, w_ = x.shape
         w = self.weight * self.scale * s.reshape(n, 1, -1, 1, 1).to(x.dtype)  # [N, O, I, k, k]
         if x.dtype == torch.float16 and self.demodulate:  # keep fp16 weights in range (NVlabs trick)
@@ -157,6 +159,19 @@ class ModulatedConv2d(nn.Module):
         x = conv2d_resample(x, w, f, up=2 if self.upsample else 1, padding=self.kernel_size // 2, groups=n,
                             flip_weight=not self.upsample)
         return x.reshape(n, self.out_channels, x.shape[2], x.shape[3])
+
+    def _forward_unfused(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Scale activations instead of weights (NVlabs' fused_modconv=False): one shared-weight
+        convolution for the whole batch, several times faster on CPU than the grouped form."""
+        w = self.weight[0] * self.scale  # [O, I, k, k]
+        x = x * s.reshape(x.shape[0], -1, 1, 1)
+        f = self.blur.kernel / 4 if self.upsample else None
+        x = conv2d_resample(x, w, f, up=2 if self.upsample else 1, padding=self.kernel_size // 2,
+                            flip_weight=not self.upsample)
+        if self.demodulate:
+            d = (w[None] * s[:, None, :, None, None]).square().sum(dim=[2, 3, 4]).add(1e-8).rsqrt()  # [N, O]
+            x = x * d.reshape(x.shape[0], -1, 1, 1)
+        return x
 
 
 class _KernelHolder(nn.Module):
