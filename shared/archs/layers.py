@@ -29,10 +29,18 @@ class FullyConnectedLayer(nn.Module):
                  lr_multiplier: float = 1.0, activation: str = "linear"):
         super().__init__()
         self.in_features, self.out_features, self.activation = in_features, out_features, activation
+        self.lr_multiplier, self.bias_init = lr_multiplier, float(bias_init)
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
         self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
+
+    @torch.no_grad()
+    def init_random_(self, generator: torch.Generator) -> None:
+        """Official initialisation: weight N(0, 1) / lr_multiplier, bias = bias_init."""
+        self.weight.copy_(torch.randn(self.weight.shape, generator=generator) / self.lr_multiplier)
+        if self.bias is not None:
+            self.bias.fill_(self.bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain

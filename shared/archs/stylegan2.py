@@ -368,11 +368,16 @@ class StyleGAN2Generator(nn.Module):
     # ---- weights ---------------------------------------------------------------------------
     @torch.no_grad()
     def init_random_(self, generator: torch.Generator) -> "StyleGAN2Generator":
-        """Deterministic official-style initialisation (N(0,1) weights, zero biases, bias 1 affines)."""
+        """Deterministic official-style initialisation: N(0,1) conv weights and constant input,
+        fully connected layers N(0,1)/lr_multiplier with their bias_init (1 for the affines),
+        zero biases and noise strengths, N(0,1) noise buffers."""
+        for name, module in self.named_modules():
+            if isinstance(module, FullyConnectedLayer):
+                module.init_random_(generator)
         for name, p in self.named_parameters():
-            if name.endswith("modulation.bias"):
-                p.fill_(1.0)
-            elif name.endswith("noise.weight") or name.endswith("bias"):
+            if ".modulation." in name or name.startswith(("style.", "embed.")):
+                continue
+            if name.endswith("noise.weight") or name.endswith("bias"):
                 p.zero_()
             else:
                 p.copy_(torch.randn(p.shape, generator=generator))

@@ -139,8 +139,8 @@ def train_gan(cfg: GanTrainConfig, run_dir: Path, *, kimg: float, checkpoint_eve
         if step % 10 == 0:
             rate = (time.time() - t0) / 10
             t0 = time.time()
-            log.append({"step": step, "kimg": nimg / 1000, "loss_g": float(loss_g), "loss_d": float(loss_d),
-                        "r1": float(r1), "s_per_step": rate})
+            log.append({"step": step, "kimg": nimg / 1000, "loss_g": loss_g.item(), "loss_d": loss_d.item(),
+                        "r1": r1.item(), "s_per_step": rate})
             progress(f"step {step:6d}  kimg {nimg / 1000:7.2f}/{kimg:g}  G {float(loss_g):.3f}  "
                      f"D {float(loss_d):.3f}  {rate:.2f} s/step")
         if step % checkpoint_every == 0 or nimg >= kimg * 1000:
@@ -152,6 +152,28 @@ def train_gan(cfg: GanTrainConfig, run_dir: Path, *, kimg: float, checkpoint_eve
     return G_ema
 
 
+def load_checkpoint_generator(run_dir: Path) -> StyleGAN2Generator:
+    """G_ema (with its w_avg) from a run folder's checkpoint."""
+    st = torch.load(run_dir / "checkpoint.pt", weights_only=False)  # our own file
+    cfg = GanTrainConfig(**{**st["config"], "channels": tuple(map(tuple, st["config"]["channels"]))})
+    G = StyleGAN2Generator(demo_generator_config(cfg))
+    G.load_state_dict(st["G_ema"])
+    G.w_avg.copy_(st["w_avg"])
+    return G.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def save_sample_grid(G: StyleGAN2Generator, path: Path, *, n: int = 64, psi: float = 1.0, seed: int = 0) -> Path:
+    """A grid of n samples (seeded) as PNG."""
+    from PIL import Image
+
+    from shared.images import image_grid, to_uint8_hwc
+    z = torch.randn([n, G.z_dim], generator=torch.Generator().manual_seed(seed))
+    imgs = G(z, truncation_psi=psi)
+    Image.fromarray(image_grid(to_uint8_hwc(imgs), pad=2)).save(path)
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="Train the demo world's StyleGAN2 (resumable).")
     ap.add_argument("--run-dir", type=Path, default=Path("runs/demo_g"))
@@ -159,8 +181,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2)))
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--checkpoint-every", type=int, default=50)
+    ap.add_argument("--grid", type=Path, help="only write a sample grid of the run's G_ema to this PNG")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.grid:
+        save_sample_grid(load_checkpoint_generator(args.run_dir), args.grid)
+        return
     cfg = GanTrainConfig(batch=args.batch)
     train_gan(cfg, args.run_dir, kimg=args.kimg, checkpoint_every=args.checkpoint_every,
               progress=lambda s: print(s, flush=True))

@@ -1,0 +1,74 @@
+"""What every tab's event handlers share: the ZeroGPU decorator, user-facing errors, model lookup.
+
+Handlers are adapters (hysts's Spaces, gradio-app docs): UI values in, one call to a pure
+function in `shared/`, the result out. Errors a user can cause arrive here as exceptions with
+one-sentence messages (`InputError`, `HubError`, `CheckpointError`) and leave as `gr.Error`,
+which Gradio shows in the page and `gradio_client` raises as `AppError` with the same text.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import gradio as gr
+import torch
+
+from shared.generation import InputError
+from shared.hub import HubError
+from shared.loaders.errors import CheckpointError
+
+__all__ = ["gpu", "model_card", "progress_callback", "user_errors"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _zero_gpu_decorator() -> Callable[..., Any]:
+    """`spaces.GPU` of Hugging Face's package (re-exported by our `spaces/__init__.py`, which
+    shares its import name), or its no-op stand-in where that package is not installed."""
+    import spaces
+    return spaces.GPU
+
+
+def gpu(duration: int = 60) -> Callable[[F], F]:
+    """`@spaces.GPU(duration=...)` on ZeroGPU Spaces; returns the function unchanged elsewhere."""
+    decorator = _zero_gpu_decorator()
+
+    def wrap(fn: F) -> F:
+        return decorator(duration=duration)(fn)
+
+    return wrap
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's user-facing exceptions into `gr.Error` with their message."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except (InputError, HubError, CheckpointError) as e:
+        raise gr.Error(str(e)) from e
+    except torch.OutOfMemoryError as e:
+        raise gr.Error("The device ran out of memory; ask for fewer images at once or a smaller model.") from e
+
+
+def model_card(ctx: Any, model_id: str | None) -> Any:
+    """The registry card of `model_id`, or a `gr.Error` saying to pick a listed model."""
+    if not model_id:
+        raise gr.Error("Pick a model from the list first.")
+    try:
+        return ctx.registry.get(model_id)
+    except KeyError:
+        raise gr.Error(f"There is no model called {model_id!r}; pick one from the Model list.") from None
+
+
+def progress_callback(progress: gr.Progress | None) -> Callable[[float, str], None] | None:
+    """Adapt `gr.Progress` to the library's `progress(fraction, text)` callbacks."""
+    if progress is None:
+        return None
+
+    def report(fraction: float, text: str = "") -> None:
+        progress(float(fraction), desc=text or None)
+
+    return report

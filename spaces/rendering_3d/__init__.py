@@ -1,0 +1,1 @@
+"""The rendering 3d tab."""
