@@ -21,9 +21,10 @@ from typing import BinaryIO
 import torch
 
 from shared.loaders.errors import CheckpointError, UnsafePickleError
+from shared.loaders.encoders import load_encoder
 from shared.loaders.native import NATIVE_KEY
 
-__all__ = ["CheckpointError", "UnsafePickleError", "load_generator", "sniff_format"]
+__all__ = ["CheckpointError", "UnsafePickleError", "load_encoder", "load_generator", "sniff_format"]
 
 log = logging.getLogger(__name__)
 
