@@ -256,8 +256,11 @@ class _SynthesisView:
     def __init__(self, g: "StyleGAN2Generator"):
         self._g = g
 
-    def __call__(self, ws, noise_mode="const", *, generator=None, fp16=False, **ignored):
-        return self._g._synthesize(self.styles(ws), noise_mode=noise_mode, generator=generator, fp16=fp16)
+    def __call__(self, ws, noise_mode="const", *, generator=None, fp16=False, noises=None, **ignored):
+        """ws [N, num_ws, w_dim] -> img [N, 3, H, W]. `noises`: optional list of per-layer noise maps
+        ([1 or N, 1, r, r], as `G.noises.noise_i`) used instead of `noise_mode` (e.g. optimised noise)."""
+        return self._g._synthesize(self.styles(ws), noise_mode=noise_mode, generator=generator, fp16=fp16,
+                                   noises=noises)
 
     def styles(self, ws: torch.Tensor) -> list[torch.Tensor]:
         """ws [N, num_ws, w_dim] -> StyleSpace: one [N, C_l] tensor per layer (toRGB included)."""
@@ -265,9 +268,10 @@ class _SynthesisView:
         assert ws.ndim == 3 and ws.shape[1:] == (g.num_ws, g.w_dim), f"ws must be [N, {g.num_ws}, {g.w_dim}]"
         return [mod.modulation(ws[:, layer.ws_index]) for layer, mod in zip(g.style_layers, g._style_modules())]
 
-    def from_styles(self, styles: list[torch.Tensor], noise_mode="const", *, generator=None, fp16=False):
+    def from_styles(self, styles: list[torch.Tensor], noise_mode="const", *, generator=None, fp16=False,
+                    noises=None):
         """StyleSpace -> image [N, 3, H, W]."""
-        return self._g._synthesize(styles, noise_mode=noise_mode, generator=generator, fp16=fp16)
+        return self._g._synthesize(styles, noise_mode=noise_mode, generator=generator, fp16=fp16, noises=noises)
 
 
 class StyleGAN2Generator(nn.Module):
@@ -335,8 +339,10 @@ class StyleGAN2Generator(nn.Module):
             mods += [self.convs[2 * i].conv, self.convs[2 * i + 1].conv, rgb.conv]
         return mods
 
-    def _noise(self, i: int, mode: str, generator):
+    def _noise(self, i: int, mode: str, generator, noises=None):
         """A callable x -> noise image for layer i (None for noise_mode='none')."""
+        if noises is not None:
+            return lambda x: noises[i]
         if mode == "none":
             return None
         if mode == "const":
@@ -346,22 +352,24 @@ class StyleGAN2Generator(nn.Module):
                                          device=x.device, dtype=torch.float32)
         raise ValueError(f"noise_mode must be 'const', 'random' or 'none', got {mode!r}")
 
-    def _synthesize(self, styles, *, noise_mode="const", generator=None, fp16=False) -> torch.Tensor:
+    def _synthesize(self, styles, *, noise_mode="const", generator=None, fp16=False, noises=None) -> torch.Tensor:
         if len(styles) != len(self.style_layers):
             raise ValueError(f"expected {len(self.style_layers)} style vectors, got {len(styles)}")
+        if noises is not None and len(noises) != len(self.convs) + 1:
+            raise ValueError(f"expected {len(self.convs) + 1} noise maps, got {len(noises)}")
         n = styles[0].shape[0]
         fp16_from = self.img_resolution // 2 ** (self.config.num_fp16_res - 1)
         half = fp16 and styles[0].device.type == "cuda"
         x = self.input.input.repeat(n, 1, 1, 1)
-        x = self.conv1(x, styles[0], self._noise(0, noise_mode, generator))
+        x = self.conv1(x, styles[0], self._noise(0, noise_mode, generator, noises))
         img = self.to_rgb1(x, styles[1])
         for i, rgb in enumerate(self.to_rgbs):
             res = 2 ** (i + 3)
             dtype = torch.float16 if half and res >= fp16_from else torch.float32
             x = x.to(dtype)
             s0, s1, s2 = styles[2 + 3 * i: 5 + 3 * i]
-            x = self.convs[2 * i](x, s0, self._noise(2 * i + 1, noise_mode, generator))
-            x = self.convs[2 * i + 1](x, s1, self._noise(2 * i + 2, noise_mode, generator))
+            x = self.convs[2 * i](x, s0, self._noise(2 * i + 1, noise_mode, generator, noises))
+            x = self.convs[2 * i + 1](x, s1, self._noise(2 * i + 2, noise_mode, generator, noises))
             img = rgb(x, s2, img)
         return img
 
