@@ -33,7 +33,9 @@ torch.set_num_threads(1)
 
 DEMO = registry.DEFAULT_GENERATOR_ID
 PUBLIC = {"/generate", "/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing",
-          "/send_to_inversion", "/list_models", "/download_model", "/status"}
+          "/send_to_inversion", "/list_models", "/download_model", "/status",
+          # Inversion tab (tested in tests/test_inversion_tab.py)
+          "/align", "/invert", "/compare", "/send_inversion_latent", "/download_latent", "/upload_latent"}
 SEND = ["/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing", "/send_to_inversion"]
 TIMEOUT = 120
 
