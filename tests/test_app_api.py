@@ -113,7 +113,7 @@ def test_generate_returns_png_images_timing_and_the_first_seed(client: Client):
     assert all(img.shape == (64, 64, 3) for img in images)
     assert all(img.std() > 5 for img in images), "images must not be blank"
     assert re.search(r"\*\*4 image\(s\)\*\* from `.+` in \*\*\d+\.\d\d s\*\* on CPU", info), info
-    assert "seeds 0, 1, 2, 3" in info and "untrained" in info
+    assert "seeds 0, 1, 2, 3" in info and "untrained" not in info  # the trained demo-world model
     assert first == 0
 
 
@@ -224,7 +224,8 @@ def test_list_models_covers_the_registry(client: Client):
     rows = {row[0]: row for row in table["data"]}
     assert set(rows) == set(registry.ids())
     assert all(row[3].strip() for row in rows.values()), "every model shows its licence"
-    assert rows[DEMO][5] == "built in"
+    assert rows[registry.UNTRAINED_ID][5] == "built in"
+    assert rows[DEMO][5] == "yes" and rows[DEMO][7] == "local:shared/demo/bundle/generator.safetensors"
     assert rows["stylegan2-ffhq-1024"][5] == "no"
     assert rows["stylegan2-ffhq-1024"][7].startswith("hf:public-data/StyleGAN2/models/")
 
@@ -248,9 +249,14 @@ def test_download_model_bad_input(client: Client, model_id: str, fragment: str):
 
 
 def test_download_model_builtin_needs_nothing(client: Client):
-    message, table = call(client, DEMO, api_name="/download_model")
+    message, table = call(client, registry.UNTRAINED_ID, api_name="/download_model")
     assert "nothing to download" in message
     assert len(table["data"]) == len(registry.ids())
+
+
+def test_download_model_finds_the_shipped_demo_bundle(client: Client):
+    message, table = call(client, DEMO, api_name="/download_model")
+    assert "shared/demo/bundle/generator.safetensors" in message and "verified" in message, message
 
 
 def test_download_model_from_the_local_hub_marks_it_cached(client: Client, hub_env: HubServer):

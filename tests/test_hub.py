@@ -313,8 +313,8 @@ def test_local_source_in_weights_dir(hub_env: HubServer, tmp_path: Path, ckpt_by
 
 
 def test_builtin_cards_have_no_file():
-    from shared.registry import DEFAULT_GENERATOR_ID, get
-    card = get(DEFAULT_GENERATOR_ID)
+    from shared.registry import UNTRAINED_ID, get
+    card = get(UNTRAINED_ID)
     assert hub.is_cached(card) and hub.cached_path(card) is None and hub.verification(card) == "built-in"
     with pytest.raises(ValueError):
         hub.fetch(card)

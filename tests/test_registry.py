@@ -45,7 +45,10 @@ def test_record_hygiene(card: ModelCard):
                 assert src.repo_id in UNPINNED_REPOS, f"{card.id}: pin {src.repo_id} to a 40-hex commit"
             else:
                 assert HEX40.fullmatch(src.revision)
-    if not card.hub_sources and card.builtin is None:  # local-file records say where to get the file
+    if card.family == "demo" and card.builtin is None:  # shipped in the repository
+        from shared.hub import _expand
+        assert all(_expand(s.path).is_file() for s in card.local_sources), card.id
+    elif not card.hub_sources and card.builtin is None:  # local-file records say where to get the file
         assert card.manual_url and card.manual_url.startswith("https://")
     if card.builtin is not None:
         assert card.untrained and card.format == "builtin"
@@ -53,8 +56,20 @@ def test_record_hygiene(card: ModelCard):
         assert card.resolution and card.resolution & (card.resolution - 1) == 0
 
 
-def test_default_generator_is_the_labelled_untrained_builtin():
+def test_default_generator_is_the_shipped_demo_world_model():
     card = registry.get(DEFAULT_GENERATOR_ID)
+    assert card.id == "demo-portraits-stylegan2-64" and not card.untrained and card.arch == "stylegan2"
+    assert card.format == "safetensors" and [s.path for s in card.local_sources] == [
+        "shared/demo/bundle/generator.safetensors"]
+    assert registry.PAIRED_ENCODERS[card.id] == {"e4e": "demo-portraits-e4e-64"}
+    stylegan2 = pytest.importorskip("shared.archs.stylegan2")
+    cfg = stylegan2.StyleGAN2Config.from_dict(card.arch_config)
+    from shared.demo.train_gan import GanTrainConfig, demo_generator_config
+    assert cfg == demo_generator_config(GanTrainConfig())  # the record describes what the trainer builds
+
+
+def test_untrained_builtin_is_labelled():
+    card = registry.get(registry.UNTRAINED_ID)
     assert card.id == "demo-untrained-stylegan2-64"
     assert card.untrained and card.builtin is not None and card.arch == "stylegan2"
     assert "untrained" in card.description.lower() and card.license == "MIT (project code)"
@@ -124,8 +139,11 @@ def test_cli_list_prints_every_id_with_its_licence(capsys: pytest.CaptureFixture
     for card in CARDS:
         row = next(line for line in lines if line.split()[0] == card.id)
         assert card.license in row
-        assert ("built-in" if card.builtin else "not cached" if card.hub_sources else "local file needed") in row
-    assert "[UNTRAINED]" in next(line for line in lines if line.startswith(DEFAULT_GENERATOR_ID))
+        state = ("built-in" if card.builtin else "not cached" if card.hub_sources
+                 else "cached" if card.family == "demo" else "local file needed")  # demo: in the repository
+        assert state in row
+    assert "[UNTRAINED]" in next(line for line in lines if line.startswith(registry.UNTRAINED_ID))
+    assert "[UNTRAINED]" not in next(line for line in lines if line.startswith(DEFAULT_GENERATOR_ID))
 
 
 def test_cli_download_verify_path_from_local_hub(hub_env: HubServer, capsys: pytest.CaptureFixture):

@@ -329,8 +329,8 @@ def _class_embeddings(model: nn.Module, tokenizer, task: ZeroShotTask) -> Tensor
     for sets in task.prompts:
         embs = []
         for prompt in sets:
-            e = F.normalize(model.encode_text(tokenizer([t.format(prompt) for t in _TEMPLATES])),
-                            dim=-1)
+            tokens = tokenizer([t.format(prompt) for t in _TEMPLATES]).to(next(model.parameters()).device)
+            e = F.normalize(model.encode_text(tokens).float().cpu(), dim=-1)
             embs.append(F.normalize(e.mean(0), dim=-1))
         embs += [embs[-1]] * (width - len(embs))
         out.append(torch.stack(embs))
@@ -346,11 +346,12 @@ def evaluate_zero_shot(model: nn.Module, tokenizer, preprocess: Callable[[Tensor
     Returns: {task name: {"accuracy", "n", "per_class": {class: accuracy}, "counts": {...}}}.
     """
     model.eval()
+    dev = next(model.parameters()).device
     factors = sample_factors(n, seed)
     feats = []
     for i in range(0, n, batch):
-        img = render(factors.select(slice(i, i + batch)), size=64).img.clone()
-        feats.append(F.normalize(model.encode_image(preprocess(img)), dim=-1))
+        img = render(factors.select(slice(i, i + batch)), size=64).img.clone().to(dev)
+        feats.append(F.normalize(model.encode_image(preprocess(img)), dim=-1).float().cpu())
     feats = torch.cat(feats)                                         # [n, D]
     results = {}
     for task in tasks:
@@ -436,8 +437,7 @@ def _minimal_pairs(n_groups: int, size: int, g: torch.Generator,
     return Factors(vals), must
 
 
-def _train_batch(cfg: ClipTrainConfig, step: int, tokenizer,
-                 preprocess: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
+def _train_batch(cfg: ClipTrainConfig, step: int, tokenizer) -> tuple[Tensor, Tensor]:
     """Fresh renders and captions of one step, in minimal-pair groups of cfg.group_size (hard
     negatives: the easy factors such as background and pose cannot tell a group's captions
     apart); depends only on (cfg.seed, step)."""
@@ -448,7 +448,21 @@ def _train_batch(cfg: ClipTrainConfig, step: int, tokenizer,
     texts = [training_caption(factors, i, rng, cfg.full_caption_prob, must[i], sizes=(1, 1, 2))
              for i in range(len(factors))]
     img = render(factors, size=cfg.render_size).img.clone()   # out of inference mode
-    return preprocess(img), tokenizer(texts)
+    return img, tokenizer(texts)
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Training batch `step` (renders in [-1, 1], tokens): what DataLoader workers render."""
+
+    def __init__(self, cfg: ClipTrainConfig, tokenizer) -> None:
+        self.cfg, self.tokenizer = cfg, tokenizer
+
+    def __len__(self) -> int:
+        return self.cfg.steps
+
+    def __getitem__(self, step: int) -> tuple[Tensor, Tensor]:
+        torch.set_num_threads(1)
+        return _train_batch(self.cfg, step, self.tokenizer)
 
 
 def _lr_at(cfg: ClipTrainConfig, step: int, tower: str) -> float:
@@ -495,15 +509,20 @@ def _save_atomic(obj: dict, path: Path) -> None:
 
 
 def train_clip(cfg: ClipTrainConfig, run_dir: Path, *, checkpoint_every: int = 25,
-               eval_every: int = 200, progress: Callable[[str], None] | None = None) -> nn.Module:
-    """Train (or resume from run_dir/checkpoint.pt) until cfg.steps; returns the model (compact
-    token embedding). Same cfg -> same batches at every step, whatever the interruptions."""
+               eval_every: int = 200, progress: Callable[[str], None] | None = None,
+               device: str | torch.device = "cpu", workers: int = 0,
+               seconds: float | None = None) -> nn.Module:
+    """Train (or resume from run_dir/checkpoint.pt) until cfg.steps, or for `seconds` of this
+    call's wall-clock time; returns the model (compact token embedding) on the CPU. Same cfg ->
+    same batches at every step, whatever the interruptions. `workers` > 0 renders the batches in
+    DataLoader worker processes (the GPU path)."""
     from open_clip.loss import ClipLoss
     progress = progress or functools.partial(print, flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.pt"
     tokenizer, preprocess = _tokenizer(cfg.context_length), make_preprocess(cfg.image_size)
     step, elapsed = 0, 0.0
+    device = torch.device(device)
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=True)
         saved = {k: v for k, v in ckpt["config"].items() if k != "steps"}
@@ -512,31 +531,37 @@ def train_clip(cfg: ClipTrainConfig, run_dir: Path, *, checkpoint_every: int = 2
                              "use another --run-dir.")
         model = _new_model(cfg, ckpt["model"]["token_embedding.ids"])
         model.load_state_dict(ckpt["model"])
-        opt = _optimizer(model, cfg)
-        opt.load_state_dict(ckpt["opt"])
+        opt = _optimizer(model.to(device), cfg)
+        opt.load_state_dict(ckpt["opt"])   # moves the state to the parameters' device
         step, elapsed = int(ckpt["step"]), float(ckpt["elapsed"])
         progress(f"resumed at step {step}/{cfg.steps} ({elapsed / 60:.1f} min so far)")
     else:
         model = _new_model(cfg, _demo_vocabulary(tokenizer, cfg))
-        opt = _optimizer(model, cfg)
+        opt = _optimizer(model.to(device), cfg)
         progress(f"new run: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M trainable "
                  f"parameters, demo vocabulary of {len(model.token_embedding.ids)} tokens")
     loss_fn = ClipLoss()
 
     def save() -> None:
-        _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                      "elapsed": elapsed, "config": asdict(cfg)}, ckpt_path)
+        _save_atomic({"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                      "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
+                      "config": asdict(cfg)}, ckpt_path)
 
-    t0, start_step = time.time(), step
-    while step < cfg.steps:
+    loader = torch.utils.data.DataLoader(_Batches(cfg, tokenizer), batch_size=None,
+                                         sampler=range(step, cfg.steps), num_workers=workers,
+                                         **({"prefetch_factor": 4} if workers else {}))
+    batches = iter(loader)
+    t0, start_step, t_call = time.time(), step, time.time()
+    while step < cfg.steps and (seconds is None or time.time() - t_call < seconds):
         model.train()
-        img, txt = _train_batch(cfg, step, tokenizer, preprocess)
+        img, txt = next(batches)
+        img, txt = preprocess(img.to(device)), txt.to(device)
         for name, p in model.named_parameters():   # frozen text tower: skip its backward
             if _is_text(name):
                 p.requires_grad_(step >= cfg.text_lock_steps)
         for group in opt.param_groups:
             group["lr"] = _lr_at(cfg, step, group["tower"])
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
             img_f, txt_f, scale = model(img, txt)
             loss = loss_fn(img_f.float(), txt_f.float(), scale.float())
         opt.zero_grad(set_to_none=True)
@@ -560,13 +585,16 @@ def train_clip(cfg: ClipTrainConfig, run_dir: Path, *, checkpoint_every: int = 2
         if step % checkpoint_every == 0 or step == cfg.steps:
             elapsed, t0, start_step = elapsed_total, now, step
             save()
-    return model
+    elapsed, t0 = elapsed + time.time() - t0, time.time()
+    save()
+    return model.cpu()
 
 
 # ----------------------------------------------------------------------------- bundle
 
 def export_bundle(model: nn.Module, cfg: ClipTrainConfig, path: Path, *, elapsed_s: float,
-                  metrics: dict | None = None, dtype: torch.dtype = torch.float16) -> None:
+                  metrics: dict | None = None, dtype: torch.dtype = torch.float16,
+                  steps: int | None = None) -> None:
     """Write the trained weights (compact token embedding) as safetensors with the open_clip
     config and the preprocessing in the header, and a JSON record beside it (path.with_suffix
     ('.json')): config, training length, seed, metrics."""
@@ -584,8 +612,8 @@ def export_bundle(model: nn.Module, cfg: ClipTrainConfig, path: Path, *, elapsed
             "format": "stylegan-hub-demo-clip/1"}
     save_file(state, str(path), metadata=meta)
     record = {"model": "demo-clip", "file": path.name, "open_clip_config": cfg.open_clip_config(),
-              "train_config": asdict(cfg), "training": {"steps": cfg.steps,
-                                                        "images_seen": cfg.steps * cfg.batch,
+              "train_config": asdict(cfg), "training": {"steps": steps or cfg.steps,
+                                                        "images_seen": (steps or cfg.steps) * cfg.batch,
                                                         "wall_time_s": round(elapsed_s, 1)},
               "seed": cfg.seed, "dtype": str(dtype).removeprefix("torch."),
               "eval_seed": EVAL_SEED,
@@ -645,7 +673,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     tr.add_argument("--seed", type=int, default=ClipTrainConfig.seed)
     # one thread: on a shared 2-core machine two OpenMP threads spin-wait and ran 3-5x slower
     tr.add_argument("--threads", type=int, default=1)
-    tr.add_argument("--eval-n", type=int, default=1000)
+    tr.add_argument("--eval-n", type=int, default=1000, help="0: skip the final evaluation")
+    tr.add_argument("--device", default="cpu")
+    tr.add_argument("--workers", type=int, default=0, help="DataLoader processes rendering batches")
+    tr.add_argument("--seconds", type=float, default=None, help="stop after this much wall-clock time")
+    tr.add_argument("--image-size", type=int, default=ClipTrainConfig.image_size)
+    tr.add_argument("--checkpoint-every", type=int, default=25)
     ev = sub.add_parser("evaluate", help="zero-shot accuracy of shipped weights on fresh renders")
     ev.add_argument("--weights", type=Path, default=DEFAULT_PATH)
     ev.add_argument("--n", type=int, default=1000)
@@ -654,14 +687,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.cmd == "train":
-        cfg = ClipTrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
-        train_clip(cfg, args.run_dir)
+        cfg = ClipTrainConfig(steps=args.steps, batch=args.batch, seed=args.seed, image_size=args.image_size)
+        train_clip(cfg, args.run_dir, device=args.device, workers=args.workers, seconds=args.seconds,
+                   checkpoint_every=args.checkpoint_every)
         ckpt = torch.load(args.run_dir / "checkpoint.pt", weights_only=True)
         model = _new_model(cfg, ckpt["model"]["token_embedding.ids"])
         model.load_state_dict(ckpt["model"])
-        export_bundle(model, cfg, args.out, elapsed_s=float(ckpt["elapsed"]))
+        export_bundle(model, cfg, args.out, elapsed_s=float(ckpt["elapsed"]), steps=int(ckpt["step"]))
+        if args.eval_n <= 0:
+            return
         res = evaluate_zero_shot(*load_demo_clip(args.out), n=args.eval_n)   # the fp16 file
-        export_bundle(model, cfg, args.out, elapsed_s=float(ckpt["elapsed"]), metrics=res)
+        export_bundle(model, cfg, args.out, elapsed_s=float(ckpt["elapsed"]), metrics=res,
+                      steps=int(ckpt["step"]))
         _print_metrics(res)
         print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and "
               f"{args.out.with_suffix('.json').name}; training took {ckpt['elapsed'] / 60:.1f} min")

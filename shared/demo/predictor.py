@@ -502,6 +502,69 @@ def train_predictor(cfg: PredictorTrainConfig, run_dir: Path, *, checkpoint_ever
     return model.eval()
 
 
+def finetune_on_pool(model: Predictor, pool, *, seconds: float, batch: int = 256, lr: float = 1e-3,
+                     min_lr_ratio: float = 0.02, weight_decay: float = 0.02, reg_weight: float = 2.0,
+                     part_balance: float = 0.5, grad_clip: float = 2.0, seed: int = 0,
+                     device: str | torch.device = "cpu", out: Path | None = None,
+                     export_every_s: float = 60.0, progress: Callable[[str], None] = print) -> Predictor:
+    """Continue training on a pre-rendered `shared.demo.pool.Pool` for `seconds` of wall-clock
+    time (the GPU path: batches drawn on the device, half of each mirrored). The learning rate
+    follows a cosine over the time budget. With `out`, float32 weights are saved there every
+    `export_every_s` seconds and at the end. Returns the model in eval mode on `device`."""
+    from shared.demo.pool import factors_from_vectors
+    device = torch.device(device)
+    model = model.to(device).train().requires_grad_(True)
+    pool = pool.to(device)
+    cfg = PredictorTrainConfig(lr=lr, weight_decay=weight_decay)
+    opt = _optimizer(model, cfg)
+    freq = torch.bincount(pool.parts[:20000].flatten().long(), minlength=len(PART_NAMES)).double() + 1
+    freq /= freq.sum()
+    weight = freq.pow(-part_balance)
+    part_weight = (weight / (freq * weight).sum()).float().to(device)
+    g = torch.Generator(device).manual_seed(seed)
+    t0 = t_log = t_export = time.time()
+    step, sums = 0, torch.zeros(3, device=device)
+    while (frac := (time.time() - t0) / seconds) < 1:
+        cur = lr * min(1.0, (step + 1) / 100) * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+        for group in opt.param_groups:
+            group["lr"] = cur
+        index = torch.randint(len(pool), [batch], generator=g, device=device)
+        img, parts, vec = pool.batch(index)
+        flip = torch.arange(batch, device=device) < batch // 2
+        img = torch.where(flip[:, None, None, None], img.flip(-1), img)
+        parts = torch.where(flip[:, None, None], parts.flip(-1), parts)
+        vec = vec.clone()
+        for name in ("yaw", "light_azimuth"):
+            j = [s.name for s in FACTORS].index(name)
+            vec[:, j] = torch.where(flip, -vec[:, j], vec[:, j])
+        losses = _losses(model(img.contiguous(memory_format=torch.channels_last)), factors_from_vectors(vec),
+                         parts, reg_weight, part_weight)
+        opt.zero_grad(set_to_none=True)
+        losses.total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        sums += torch.stack([losses.reg, losses.cls, losses.parts])
+        step += 1
+        if step % 200 == 0:
+            now = time.time()
+            reg, cls, prt = (sums / 200).tolist()
+            sums.zero_()
+            progress(f"step {step} lr {cur:.2e} reg {reg:.4f} cls {cls:.4f} parts {prt:.4f} | "
+                     f"{200 / (now - t_log):.1f} steps/s, {(now - t0) / 60:.1f} min")
+            t_log = now
+        if out is not None and time.time() - t_export >= export_every_s:
+            save_predictor(model, out, dtype=torch.float32)
+            model.train()
+            t_export = time.time()
+    model.eval()
+    if out is not None:
+        save_predictor(model, out, dtype=torch.float32, extra={"finetune": {
+            "seconds": seconds, "steps": step, "batch": batch, "lr": lr, "part_balance": part_balance,
+            "pool_seed": pool.seed, "pool_size": len(pool), "device": str(device)}})
+    progress(f"fine-tuned {step} steps of {batch}")
+    return model
+
+
 # ----------------------------------------------------------------------------- command line
 
 def _sidecar(path: Path) -> Path:
@@ -523,6 +586,15 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--refine-channels", type=int, default=PredictorConfig.refine_channels)
     tr.add_argument("--threads", type=int, default=2)
     tr.add_argument("--fp32", action="store_true", help="store float32 instead of float16")
+    ft = sub.add_parser("finetune", help="continue training on a pre-rendered pool (GPU path)")
+    ft.add_argument("--init", type=Path, default=DEFAULT_PATH)
+    ft.add_argument("--pool", type=Path, required=True)
+    ft.add_argument("--out", type=Path, required=True)
+    ft.add_argument("--seconds", type=float, required=True)
+    ft.add_argument("--batch", type=int, default=256)
+    ft.add_argument("--lr", type=float, default=1e-3)
+    ft.add_argument("--device", default="cpu")
+    ft.add_argument("--threads", type=int, default=2)
     ev = sub.add_parser("evaluate", help="score saved weights on fresh renders, record in JSON")
     ev.add_argument("--weights", type=Path, default=DEFAULT_PATH)
     ev.add_argument("--n", type=int, default=2000)
@@ -530,6 +602,12 @@ def main(argv: list[str] | None = None) -> None:
     ev.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.cmd == "finetune":
+        from shared.demo.pool import load_pool
+        finetune_on_pool(load_predictor(args.init), load_pool(args.pool), seconds=args.seconds,
+                         batch=args.batch, lr=args.lr, device=args.device, out=args.out,
+                         progress=lambda s: print(s, flush=True))
+        return
     if args.cmd == "train":
         cfg = PredictorTrainConfig(steps=args.steps, seed=args.seed, lr=args.lr,
                                    warmup=args.warmup, part_balance=args.part_balance,

@@ -26,9 +26,11 @@ import torch.nn.functional as F
 
 from shared.archs.discriminator import Discriminator
 from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from shared.demo.pool import Pool, load_pool
+from shared.loaders.native import save_native
 from shared.portraits import render, sample_factors
 
-__all__ = ["GanTrainConfig", "demo_generator_config", "train_gan"]
+__all__ = ["GanTrainConfig", "demo_generator_config", "export_generator", "train_gan"]
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,8 @@ class GanTrainConfig:
     resolution: int = 64
     w_dim: int = 128
     mapping_layers: int = 4
-    channels: tuple[tuple[int, int], ...] = ((4, 128), (8, 128), (16, 128), (32, 64), (64, 32))
-    batch: int = 32
+    channels: tuple[tuple[int, int], ...] = ((4, 256), (8, 192), (16, 128), (32, 96), (64, 48))
+    batch: int = 64
     lr: float = 0.0025
     r1_gamma: float = 0.1
     r1_every: int = 16
@@ -45,6 +47,8 @@ class GanTrainConfig:
     ema_kimg: float = 5.0
     ema_rampup: float = 0.05
     seed: int = 0
+    init: str = ""        # start G and G_ema from this native generator file (a continuation)
+    d_warmup: int = 0     # with init: train a fresh D alone for this many steps first
 
 
 def demo_generator_config(cfg: GanTrainConfig) -> StyleGAN2Config:
@@ -52,16 +56,28 @@ def demo_generator_config(cfg: GanTrainConfig) -> StyleGAN2Config:
                            mapping_layers=cfg.mapping_layers, channels=cfg.channels)
 
 
-def _real_batch(n: int, size: int, g: torch.Generator) -> torch.Tensor:
-    return render(sample_factors(n, g), size=size).img.clone()  # out of inference mode
+class _RealImages:
+    """Real batches: rendered on the fly (CPU) or drawn from a pre-rendered `Pool` on the device."""
+
+    def __init__(self, cfg: GanTrainConfig, pool: Pool | None, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        self.pool = None if pool is None else pool.to(device)
+
+    def __call__(self, g: torch.Generator) -> torch.Tensor:
+        if self.pool is None:
+            real = render(sample_factors(self.cfg.batch, g), size=self.cfg.resolution).img.clone()
+            return real.to(self.device)  # clone: out of inference mode
+        index = torch.randint(len(self.pool), [self.cfg.batch], generator=g).to(self.device)
+        return self.pool.batch(index)[0]
 
 
-def _mixed_ws(G: StyleGAN2Generator, n: int, prob: float, g: torch.Generator) -> torch.Tensor:
-    z = torch.randn([n, G.z_dim], generator=g)
-    ws = G.mapping(z)
+def _mixed_ws(G: StyleGAN2Generator, n: int, prob: float, g: torch.Generator,
+              g_dev: torch.Generator) -> torch.Tensor:
+    dev = g_dev.device
+    ws = G.mapping(torch.randn([n, G.z_dim], generator=g_dev, device=dev))
     if prob > 0 and torch.rand([], generator=g) < prob:
         cut = int(torch.randint(1, G.num_ws, [], generator=g))
-        ws2 = G.mapping(torch.randn([n, G.z_dim], generator=g))
+        ws2 = G.mapping(torch.randn([n, G.z_dim], generator=g_dev, device=dev))
         ws = torch.cat([ws[:, :cut], ws2[:, cut:]], dim=1)
     return ws
 
@@ -72,9 +88,38 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train_gan(cfg: GanTrainConfig, run_dir: Path, *, kimg: float, checkpoint_every: int = 50,
+def _sidecars(path: Path) -> tuple[Path, Path]:
+    """Where `export_generator(raw=...)` puts the raw G and the D beside a G_ema file."""
+    return path.with_name(path.stem + "_G.safetensors"), path.with_name(path.stem + "_D.safetensors")
+
+
+def export_generator(G_ema: StyleGAN2Generator, path: Path, *, dtype: torch.dtype = torch.float32,
+                     source: str = "StyleGAN Hub demo world (shared/demo/train_gan.py)",
+                     raw: tuple[torch.nn.Module, torch.nn.Module] | None = None) -> Path:
+    """Write G_ema in the hub's native safetensors format (atomically). With raw=(G, D), their
+    state dicts also go beside it (`<stem>_G.safetensors`, `<stem>_D.safetensors`), so another
+    machine can continue the run from the files alone (`--init`; optimiser state restarts)."""
+    from safetensors.torch import save_file
+    tmp = path.with_name(path.name + ".tmp")
+    save_native(G_ema, tmp, source=source, dtype=dtype)
+    os.replace(tmp, path)
+    if raw is not None:
+        for module, dest in zip(raw, _sidecars(path)):
+            tmp = dest.with_name(dest.name + ".tmp")
+            save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp))
+            os.replace(tmp, dest)
+    return path
+
+
+def train_gan(cfg: GanTrainConfig, run_dir: Path, *, kimg: float, seconds: float | None = None,
+              device: str | torch.device = "cpu", pool: Pool | None = None,
+              export: Path | None = None, export_every_s: float = 60.0, checkpoint_every: int = 50,
+              log_every: int = 50,
               progress: Callable[[str], None] = print) -> StyleGAN2Generator:
-    """Train (or resume) until `kimg` thousand real images have been shown; returns G_ema."""
+    """Train (or resume) until `kimg` thousand real images have been shown, or for `seconds` of
+    this call's wall-clock time; returns G_ema. With `export`, G_ema is also written there in the
+    native format every `export_every_s` seconds and at the end."""
+    device = torch.device(device)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / "checkpoint.pt"
     G = StyleGAN2Generator(demo_generator_config(cfg)).init_random_(torch.Generator().manual_seed(cfg.seed))
@@ -84,38 +129,74 @@ def train_gan(cfg: GanTrainConfig, run_dir: Path, *, kimg: float, checkpoint_eve
         for p in D.parameters():
             if p.ndim > 1:
                 p.copy_(torch.randn(p.shape, generator=gd))
+    fresh_d = True
+    if cfg.init:
+        from safetensors.torch import load_file
+
+        from shared import load_generator
+        start = load_generator(cfg.init)
+        G.load_state_dict(start.state_dict())
+        G.w_avg.copy_(start.w_avg)
+        g_raw, d_file = _sidecars(Path(cfg.init))
+        if g_raw.is_file() and d_file.is_file():  # the raw G and the D of that run: continue both
+            G.load_state_dict(load_file(str(g_raw)))
+            D.load_state_dict(load_file(str(d_file)))
+            fresh_d = False
+            progress(f"continuing G and D from {g_raw.name}, {d_file.name}")
+    G, D = G.to(device), D.to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    if cfg.init:
+        G_ema.load_state_dict(start.state_dict())
     c = cfg.r1_every / (cfg.r1_every + 1)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr * c, betas=(0.0, 0.99 ** c))
-    gen = torch.Generator().manual_seed(cfg.seed + 2)
+    gen = torch.Generator().manual_seed(cfg.seed + 2)                   # decisions, real data
+    gen_dev = torch.Generator(device).manual_seed(cfg.seed + 3)         # latents and noise
     step, nimg, log = 0, 0, []
     if ckpt_path.exists():
-        st = torch.load(ckpt_path, weights_only=False)  # our own file, written by this function
+        st = torch.load(ckpt_path, weights_only=False, map_location=device)  # our own file
         if st["config"] != asdict(cfg):
             raise ValueError(f"{ckpt_path} was trained with another config; use a new --run-dir")
         G.load_state_dict(st["G"]); D.load_state_dict(st["D"]); G_ema.load_state_dict(st["G_ema"])
-        G_ema.w_avg.copy_(st["w_avg"])
+        G_ema.w_avg.copy_(st["w_avg"]); G.w_avg.copy_(st["w_avg"])
         opt_g.load_state_dict(st["opt_g"]); opt_d.load_state_dict(st["opt_d"])
-        gen.set_state(st["rng"]); step, nimg, log = st["step"], st["nimg"], st["log"]
+        gen.set_state(st["rng"].cpu())
+        if st.get("rng_dev_type") == device.type:
+            gen_dev.set_state(st["rng_dev"].cpu())
+        step, nimg, log = st["step"], st["nimg"], st["log"]
         progress(f"resumed at step {step} ({nimg / 1000:.1f} kimg)")
+    real_images = _RealImages(cfg, pool, device)
+    params_g, params_e = list(G.parameters()), list(G_ema.parameters())
+
+    def checkpoint() -> None:
+        _save_atomic({"config": asdict(cfg), "G": G.state_dict(), "D": D.state_dict(),
+                      "G_ema": G_ema.state_dict(), "w_avg": G_ema.w_avg.clone(), "opt_g": opt_g.state_dict(),
+                      "opt_d": opt_d.state_dict(), "rng": gen.get_state(), "rng_dev": gen_dev.get_state(),
+                      "rng_dev_type": device.type, "step": step, "nimg": nimg, "log": log}, ckpt_path)
+        (run_dir / "log.json").write_text(json.dumps(log[-200:], indent=0))
+
     G.train(); D.train()
-    t0 = time.time()
-    while nimg < kimg * 1000:
-        real = _real_batch(cfg.batch, cfg.resolution, gen)
-        # --- G step
-        G.requires_grad_(True); D.requires_grad_(False)
-        fake = G.synthesis(_mixed_ws(G, cfg.batch, cfg.mixing_prob, gen), noise_mode="random", generator=gen)
-        loss_g = F.softplus(-D(fake)).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+    t_start = t0 = t_export = time.time()
+    done = lambda: nimg >= kimg * 1000 or (seconds is not None and time.time() - t_start >= seconds)  # noqa: E731
+    while not done():
+        real = real_images(gen)
+        # --- G step (none while a fresh D warms up against a given G)
+        loss_g = torch.zeros([], device=device)
+        if step >= (cfg.d_warmup if fresh_d else 0):
+            G.requires_grad_(True); D.requires_grad_(False)
+            fake = G.synthesis(_mixed_ws(G, cfg.batch, cfg.mixing_prob, gen, gen_dev), noise_mode="random",
+                               generator=gen_dev)
+            loss_g = F.softplus(-D(fake)).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
         # --- D step
         G.requires_grad_(False); D.requires_grad_(True)
         with torch.no_grad():
-            fake = G.synthesis(_mixed_ws(G, cfg.batch, cfg.mixing_prob, gen), noise_mode="random", generator=gen)
+            fake = G.synthesis(_mixed_ws(G, cfg.batch, cfg.mixing_prob, gen, gen_dev), noise_mode="random",
+                               generator=gen_dev)
         loss_d = F.softplus(D(fake)).mean() + F.softplus(-D(real)).mean()
-        r1 = torch.zeros([])
+        r1 = torch.zeros([], device=device)
         if step % cfg.r1_every == 0:
             real_r = real.detach().requires_grad_(True)
             grad, = torch.autograd.grad(D(real_r).sum(), real_r, create_graph=True)
@@ -129,32 +210,34 @@ def train_gan(cfg: GanTrainConfig, run_dir: Path, *, kimg: float, checkpoint_eve
         ema_nimg = min(cfg.ema_kimg * 1000, nimg * cfg.ema_rampup)
         beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
         with torch.no_grad():
-            for pe, p in zip(G_ema.parameters(), G.parameters()):
-                pe.lerp_(p, 1 - beta)
+            torch._foreach_lerp_(params_e, params_g, 1 - beta)
+            w = G.mapping(torch.randn([256, G.z_dim], generator=gen_dev, device=device))[:, 0].mean(0)
+            G.w_avg.lerp_(w, 0.05)  # tracked on G, then copied with the other buffers
             for be, b in zip(G_ema.buffers(), G.buffers()):
                 be.copy_(b)
-            w = G.mapping(torch.randn([256, G.z_dim], generator=gen))[:, 0].mean(0)
-            G_ema.w_avg.lerp_(w, 0.05)
         step += 1
-        if step % 10 == 0:
-            rate = (time.time() - t0) / 10
+        if step % log_every == 0:
+            rate = (time.time() - t0) / log_every
             t0 = time.time()
             log.append({"step": step, "kimg": nimg / 1000, "loss_g": loss_g.item(), "loss_d": loss_d.item(),
                         "r1": r1.item(), "s_per_step": rate})
-            progress(f"step {step:6d}  kimg {nimg / 1000:7.2f}/{kimg:g}  G {float(loss_g):.3f}  "
-                     f"D {float(loss_d):.3f}  {rate:.2f} s/step")
-        if step % checkpoint_every == 0 or nimg >= kimg * 1000:
-            _save_atomic({"config": asdict(cfg), "G": G.state_dict(), "D": D.state_dict(),
-                          "G_ema": G_ema.state_dict(), "w_avg": G_ema.w_avg.clone(), "opt_g": opt_g.state_dict(),
-                          "opt_d": opt_d.state_dict(), "rng": gen.get_state(), "step": step, "nimg": nimg,
-                          "log": log}, ckpt_path)
-            (run_dir / "log.json").write_text(json.dumps(log[-200:], indent=0))
+            progress(f"step {step:6d}  kimg {nimg / 1000:7.2f}/{kimg:g}  G {loss_g.item():.3f}  "
+                     f"D {loss_d.item():.3f}  R1 {r1.item():.4f}  {rate:.3f} s/step")
+        if step % checkpoint_every == 0:
+            checkpoint()
+        if export is not None and time.time() - t_export >= export_every_s:
+            export_generator(G_ema, export, raw=(G, D))
+            t_export = time.time()
+    checkpoint()
+    if export is not None:
+        export_generator(G_ema, export, raw=(G, D))
+    progress(f"stopped at step {step} ({nimg / 1000:.1f} kimg)")
     return G_ema
 
 
 def load_checkpoint_generator(run_dir: Path) -> StyleGAN2Generator:
     """G_ema (with its w_avg) from a run folder's checkpoint."""
-    st = torch.load(run_dir / "checkpoint.pt", weights_only=False)  # our own file
+    st = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")  # our own file
     cfg = GanTrainConfig(**{**st["config"], "channels": tuple(map(tuple, st["config"]["channels"]))})
     G = StyleGAN2Generator(demo_generator_config(cfg))
     G.load_state_dict(st["G_ema"])
@@ -178,18 +261,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Train the demo world's StyleGAN2 (resumable).")
     ap.add_argument("--run-dir", type=Path, default=Path("runs/demo_g"))
     ap.add_argument("--kimg", type=float, default=200)
+    ap.add_argument("--seconds", type=float, default=None, help="stop after this much wall-clock time")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--pool", type=Path, help="draw real images from this pre-rendered pool (shared.demo.pool)")
+    ap.add_argument("--export", type=Path, help="also write G_ema here (native safetensors), every minute")
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2)))
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--checkpoint-every", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=GanTrainConfig.batch)
+    ap.add_argument("--checkpoint-every", type=int, default=500)
     ap.add_argument("--grid", type=Path, help="only write a sample grid of the run's G_ema to this PNG")
+    ap.add_argument("--init", default="", help="continue from this native generator file, with a fresh D")
+    ap.add_argument("--d-warmup", type=int, default=0, help="with --init and no saved D: D-only steps first")
+    ap.add_argument("--export-every", type=float, default=60.0, help="seconds between exports")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.grid:
         save_sample_grid(load_checkpoint_generator(args.run_dir), args.grid)
         return
-    cfg = GanTrainConfig(batch=args.batch)
-    train_gan(cfg, args.run_dir, kimg=args.kimg, checkpoint_every=args.checkpoint_every,
-              progress=lambda s: print(s, flush=True))
+    cfg = GanTrainConfig(batch=args.batch, init=args.init, d_warmup=args.d_warmup)
+    torch.backends.cudnn.benchmark = args.device.startswith("cuda")  # fixed shapes: pick the fastest kernels
+    pool = load_pool(args.pool) if args.pool else None
+    train_gan(cfg, args.run_dir, kimg=args.kimg, seconds=args.seconds, device=args.device, pool=pool,
+              export=args.export, export_every_s=args.export_every, checkpoint_every=args.checkpoint_every, progress=lambda s: print(s, flush=True))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from shared.inversion.result import InversionResult, Progress, ShouldStop
 
 __all__ = [
     "ALIGN_MODES", "CompareOptions", "ENCODER_RECORDS", "LATENT_FILE_KEYS", "METHOD_LABELS", "METHODS", "MethodRun",
-    "check_latent", "default_perceptual", "encoder_availability", "image_to_tensor", "iter_methods",
+    "check_latent", "default_perceptual", "encoder_availability", "encoder_records_for", "image_to_tensor", "iter_methods",
     "load_latent_file", "prepare_target", "run_methods", "runs_summary", "save_latent_file",
 ]
 
@@ -154,12 +154,25 @@ def default_perceptual(device: torch.device | str = "cpu") -> PerceptualLoss:
     return _perceptual_for(None if path is None else str(path), str(torch.device(device)))
 
 
-def encoder_availability() -> dict[str, str | None]:
-    """For each encoder method (and 'hybrid'): None when its weights are on this machine, else why
-    not, as a sentence. Never touches the network."""
+def encoder_records_for(model_id: str | None) -> dict[str, str]:
+    """Method key -> encoder record for a generator: the encoders trained for it when the registry
+    pairs some with it (the demo world's e4e), else the official FFHQ encoders."""
+    from shared import registry
+    return dict(registry.PAIRED_ENCODERS.get(model_id or "", ENCODER_RECORDS))
+
+
+def encoder_availability(model_id: str | None = None) -> dict[str, str | None]:
+    """For each encoder method (and 'hybrid'): None when weights trained for `model_id`'s generator
+    (None: the FFHQ generators) are on this machine, else why not, as a sentence. Never touches
+    the network."""
     from shared import hub, registry
+    records = encoder_records_for(model_id)
     out: dict[str, str | None] = {}
-    for key, record in ENCODER_RECORDS.items():
+    for key in ENCODER_RECORDS:
+        record = records.get(key)
+        if record is None:
+            out[key] = f"No {METHOD_LABELS[key]} encoder is trained for {model_id}; choose another method."
+            continue
         card = registry.get(record)
         try:
             found = hub.cached_path(card)
@@ -205,11 +218,11 @@ def _run_one(key: str, G: nn.Module, target: torch.Tensor, options: CompareOptio
     if key in ENCODER_RECORDS:
         ckpt = encoders[key]
         return encode(ckpt.encoder, G, target, ckpt.latent_avg, kind=key, iterations=options.restyle_iterations,
-                      progress=progress, should_stop=should_stop)
+                      resize_to=ckpt.config.input_size, progress=progress, should_stop=should_stop)
     kind = next(k for k in HYBRID_ENCODERS if k in encoders)
     ckpt = encoders[kind]
     return encode_then_optimize(ckpt.encoder, G, target, ckpt.latent_avg, kind=kind,
-                                options=OptimizeOptions.hybrid(options.steps),
+                                options=OptimizeOptions.hybrid(options.steps), resize_to=ckpt.config.input_size,
                                 iterations=options.restyle_iterations, **common)
 
 

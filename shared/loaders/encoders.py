@@ -84,10 +84,49 @@ def load_encoder_checkpoint(path_or_file: str | os.PathLike | BinaryIO) -> Encod
     name = Path(getattr(path_or_file, "name", None) or str(path_or_file)).name
     if kind == "empty":
         raise CheckpointError(f"{name} is empty (0 bytes); download it again.")
+    if kind == "safetensors":
+        return _encoder_from_safetensors(path_or_file, name)
     if kind not in ("zip", "legacy-torch"):
         raise CheckpointError(f"{name} is not a PyTorch checkpoint; pSp, e4e and ReStyle encoders are the "
                               "`.pt` files their training scripts save.")
     return encoder_from_checkpoint(_torch_load(path_or_file, kind), name)
+
+
+#: header key of the hub's own encoder files (`shared.demo.train_encoder.save_demo_encoder`)
+SAFETENSORS_META_KEY = "stylegan_hub_encoder"
+
+
+def _encoder_from_safetensors(path_or_file: str | os.PathLike | BinaryIO, name: str) -> EncoderCheckpoint:
+    """The hub's own encoder format: safetensors with `encoder.*` weights, `latent_avg`, and the
+    official options as JSON under SAFETENSORS_META_KEY; read through the same checks."""
+    import json
+
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_bytes
+    from safetensors.torch import safe_open
+    try:
+        if hasattr(path_or_file, "read"):
+            path_or_file.seek(0)
+            raw = path_or_file.read()
+            tensors = load_bytes(raw)
+            header_len = int.from_bytes(raw[:8], "little")
+            meta = json.loads(raw[8:8 + header_len]).get("__metadata__") or {}
+        else:
+            with safe_open(str(path_or_file), "pt") as f:
+                meta = f.metadata() or {}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{name} could not be read as safetensors: {e}.") from e
+    if SAFETENSORS_META_KEY not in meta:
+        raise CheckpointError(f"{name} is a safetensors file without encoder options in its header; the hub reads "
+                              "encoders as official pSp/e4e/ReStyle `.pt` files or its own encoder files.")
+    opts = json.loads(meta[SAFETENSORS_META_KEY]).get("opts")
+    latent_avg = tensors.pop("latent_avg", None)
+    tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    ckpt = {"state_dict": tensors, "opts": opts}
+    if latent_avg is not None:
+        ckpt["latent_avg"] = latent_avg.float()
+    return encoder_from_checkpoint(ckpt, name)
 
 
 def encoder_from_checkpoint(ckpt: object, name: str = "the checkpoint") -> EncoderCheckpoint:

@@ -29,11 +29,13 @@ def _arch_classes(arch: str):
     raise CheckpointError(f"Unknown architecture {arch!r} in the file's config (known: stylegan2, stylegan3).")
 
 
-def save_native(G: torch.nn.Module, path: str | Path, *, source: str = "") -> Path:
-    """Write `G` as `.safetensors` with its config in the header. Returns the path."""
+def save_native(G: torch.nn.Module, path: str | Path, *, source: str = "",
+                dtype: torch.dtype = torch.float32) -> Path:
+    """Write `G` as `.safetensors` with its config in the header (tensors stored as `dtype`;
+    loading always gives float32 modules). Returns the path."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in G.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in G.state_dict().items()}
     if "w_avg" not in tensors and "mapping.w_avg" not in tensors:
         tensors["w_avg"] = G.w_avg.detach().to("cpu", torch.float32).contiguous()
     meta = {"format_version": FORMAT_VERSION, "arch": G.arch, "config": G.config.to_dict(), "source": source}
@@ -57,5 +59,5 @@ def generator_from_native(tensors: dict[str, torch.Tensor], meta: dict) -> torch
     w_avg = tensors.pop("w_avg", None)
     load_strict(G, tensors)
     if w_avg is not None:
-        G.w_avg.copy_(w_avg)
+        G.w_avg.copy_(w_avg.float())
     return G.eval().requires_grad_(False)

@@ -16,11 +16,15 @@ from shared.registry._card import (
 )
 
 __all__ = [
-    "ARCHS", "DEFAULT_GENERATOR_ID", "FORMATS", "TASKS", "UNPINNED_REPOS", "BuiltinSource", "HubSource",
-    "LocalSource", "ModelCard", "Source", "cards", "env_var_for", "get", "ids", "register",
+    "ARCHS", "DEFAULT_GENERATOR_ID", "FORMATS", "PAIRED_ENCODERS", "TASKS", "UNPINNED_REPOS", "UNTRAINED_ID",
+    "BuiltinSource", "HubSource", "LocalSource", "ModelCard", "Source", "cards", "env_var_for", "get", "ids",
+    "register",
 ]
 
+# The demo world's trained generator, shipped in the repository: the default of every tab.
 DEFAULT_GENERATOR_ID = demo.DEMO_ID
+UNTRAINED_ID = demo.UNTRAINED_ID
+PAIRED_ENCODERS = demo.PAIRED_ENCODERS
 
 # Hub repos whose commit could not be looked up when the records were written (no network):
 # their records carry revision=None (default branch) and sha256=None, so the first download's

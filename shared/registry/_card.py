@@ -33,7 +33,7 @@ FORMATS = frozenset({
 ARCHS = frozenset({
     "stylegan2", "stylegan3", "stylenerf", "eg3d",
     "e4e", "psp", "restyle-psp", "restyle-e4e",
-    "dlib-shape-predictor", "vgg16", "clip-vit",
+    "dlib-shape-predictor", "vgg16", "clip-vit", "open-clip",
 })
 
 # Task tags (`tasks` field); the tabs ask the registry for models by these.

@@ -176,6 +176,13 @@ def build_tab(ctx: Any) -> None:
                 noise = gr.Radio(list(NOISE_MODES), value="const", label="Noise", visible=arch != "stylegan3",
                                  info="const = stored noise, random = drawn from the seed, none = off")
                 run = gr.Button("Generate", variant="primary", elem_id="generate-run")
+                demo_id = getattr(ctx.registry, "DEFAULT_GENERATOR_ID", None)
+                if demo_id in [i for _, i in choices]:
+                    gr.Examples([[demo_id, "0-7", 0.7], [demo_id, "random:8", 1.0], [demo_id, "100-103", 0.5]],
+                                inputs=[model, seeds, psi], label="Demo-world portraits",
+                                example_labels=["8 faces, ψ 0.7", "8 random faces, no truncation",
+                                                "4 faces near the average (ψ 0.5)"],
+                                api_visibility="private", elem_id="generate-examples")
             with gr.Column(scale=3, min_width=320):
                 gallery = gr.Gallery(label="Images", format="png", columns=4, object_fit="contain",
                                      elem_id="generate-gallery")

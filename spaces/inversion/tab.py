@@ -25,8 +25,9 @@ from shared.images import to_uint8_hwc
 from shared.inversion import InversionCancelled
 from shared.inversion.compare import (ENCODER_RECORDS, MAX_RESTYLE_ITERATIONS, METHOD_LABELS,
                                       CompareOptions, MethodRun, check_latent, default_perceptual,
-                                      encoder_availability, image_to_tensor, iter_methods, load_latent_file,
+                                      encoder_availability, encoder_records_for, image_to_tensor, iter_methods, load_latent_file,
                                       prepare_target, runs_summary, save_latent_file)
+from shared.demo.bundle import example_portraits
 from shared.latent_store import LatentEntry, LatentStore
 from shared.portraits import render_seeds
 from spaces.handlers import gpu, model_card, progress_callback, user_errors
@@ -159,18 +160,20 @@ def _on_demo_portrait(seed: float | None):
     return to_uint8_hwc(rendered.img)[0], "center"
 
 
-def _load_encoders(methods: list[str]) -> dict[str, Any]:
-    """EncoderCheckpoints of the encoder methods asked for (and the hybrid's) whose weights are here."""
+def _load_encoders(methods: list[str], model_id: str | None) -> dict[str, Any]:
+    """EncoderCheckpoints of the encoder methods asked for (and the hybrid's) whose weights, trained
+    for `model_id`'s generator, are here."""
     from shared import hub, registry
     from shared.loaders.encoders import load_encoder_checkpoint
     wanted = set(methods) & set(ENCODER_RECORDS)
     if "hybrid" in methods:
         wanted |= set(ENCODER_RECORDS)
-    available = encoder_availability()
+    available = encoder_availability(model_id)
+    records = encoder_records_for(model_id)
     out = {}
     for key in sorted(wanted):
         if available.get(key) is None:
-            out[key] = load_encoder_checkpoint(hub.cached_path(registry.get(ENCODER_RECORDS[key])))
+            out[key] = load_encoder_checkpoint(hub.cached_path(registry.get(records[key])))
     return out
 
 
@@ -215,7 +218,7 @@ def _compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] 
     for key in methods:
         if key not in METHOD_LABELS:
             raise gr.Error(f"Unknown inversion method {key!r}; choose from {', '.join(METHOD_LABELS)}.")
-    unavailable = encoder_availability()
+    unavailable = encoder_availability(model_id)
     for key in methods:
         if unavailable.get(key):
             raise gr.Error(unavailable[key])
@@ -228,7 +231,7 @@ def _compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] 
             raise gr.Error(f"The aligned crop is {aligned.shape[0]} px but {card.id} makes {G.img_resolution} px "
                            f"images; align again.")
         perceptual = default_perceptual(ctx.device)
-        encoders = _load_encoders(methods)
+        encoders = _load_encoders(methods, model_id)
     session = InversionSession(card.id, aligned, ())
     stop = _stop_event(request)
     runs: list[MethodRun] = []
@@ -339,12 +342,14 @@ def build_tab(ctx: Any) -> None:
     latents = ctx.latents if ctx.latents is not None else gr.State(LatentStore())
     choices = _generator_choices(ctx)
     first = default_model(ctx, choices, getattr(ctx.registry, "DEFAULT_GENERATOR_ID", None))
-    available = encoder_availability()
+    available = encoder_availability(first)
     # Every method is listed (so the API and the page name the same set); unavailable ones say so and
     # refuse to run with the reason (CheckboxGroup cannot grey out single choices).
-    method_choices = [(label if available.get(key) is None else f"{label} (unavailable: no weights)", key)
+    method_choices = [(label if available.get(key) is None else f"{label} (unavailable)", key)
                       for key, label in METHOD_LABELS.items()]
     can_align = alignment_status() is None
+    demo_default = first is not None and ctx.registry.get(first).family == "demo"
+    default_methods = DEFAULT_METHODS + (["e4e"] if available.get("e4e") is None else [])
     with gr.Tab("Inversion", id="inversion"):
         gr.Markdown(INTRO)
         with gr.Row():
@@ -355,16 +360,21 @@ def build_tab(ctx: Any) -> None:
                 with gr.Row():
                     demo_seed = gr.Number(0, precision=0, label="Demo portrait seed", min_width=100)
                     demo_btn = gr.Button("Use a demo portrait", size="sm", elem_id="inversion-demo")
+                examples = example_portraits()
+                gr.Examples([[path] for path, _ in examples], inputs=[photo],
+                            label="Demo-world portraits (factors known; invert with centre crop)",
+                            examples_per_page=len(examples), api_visibility="private", elem_id="inversion-examples")
                 model = gr.Dropdown(choices, value=first, label="Generator", elem_id="inversion-model")
                 about = gr.Markdown(card_summary(ctx.registry.get(first) if first else None))
-                align_mode = gr.Radio(ALIGN_CHOICES, value="ffhq" if can_align else "center", label="Alignment",
+                align_mode = gr.Radio(ALIGN_CHOICES, value="ffhq" if can_align and not demo_default else "center",
+                                      label="Alignment",
                                       info=alignment_status() or "demo portraits need no alignment: use centre crop")
                 align_btn = gr.Button("Align", elem_id="inversion-align")
                 aligned = gr.Image(label="Aligned crop (what gets inverted)", interactive=False, format="png",
                                    elem_id="inversion-aligned", height=200)
                 align_info = gr.Markdown()
             with gr.Column(scale=3, min_width=320):
-                methods = gr.CheckboxGroup(method_choices, value=DEFAULT_METHODS, label="Methods",
+                methods = gr.CheckboxGroup(method_choices, value=default_methods, label="Methods",
                                            elem_id="inversion-methods")
                 gr.Markdown(_methods_note(available))
                 with gr.Accordion("Method options", open=False):

@@ -11,6 +11,7 @@ from typing import Any
 import gradio as gr
 
 from shared import hub
+from shared.demo.bundle import metrics_markdown
 from spaces.handlers import model_card, progress_callback, user_errors
 from spaces.model_picker import card_summary, format_bytes
 
@@ -57,7 +58,7 @@ def registry_rows(ctx: Any, *, check_hashes: bool = True) -> list[list[str]]:
 
 def local_weights_markdown(ctx: Any) -> str:
     """How to supply weights that are not on the Hub (local-file records)."""
-    local = [c for c in ctx.registry.cards() if not c.hub_sources and c.builtin is None]
+    local = [c for c in ctx.registry.cards() if not c.hub_sources and c.builtin is None and c.family != "demo"]
     lines = ["### Weights that are not on the Hub",
              "These models are published elsewhere (NVIDIA NGC, Google Drive). Download the file yourself "
              "where its licence allows, then either **set the environment variable** to its path or **put "
@@ -112,6 +113,7 @@ def build_tab(ctx: Any) -> None:
                 refresh = gr.Button("Refresh table", elem_id="models-refresh")
         about = gr.Markdown(_on_pick(ctx, ids[0] if ids else None))
         result = gr.Markdown(elem_id="models-result")
+        gr.Markdown(metrics_markdown(), elem_id="models-demo-metrics")
         gr.Markdown(local_weights_markdown(ctx))
 
         picker.change(partial(_on_pick, ctx), picker, about, api_visibility="private", queue=False)
