@@ -86,5 +86,8 @@ def _bias_act_ref(x, b=None, *, dim=1, act="linear", alpha=None, gain=None, clam
     if gain != 1:
         x = x * gain
     if clamp is not None and clamp >= 0:
-        x = x.clamp(-clamp, clamp)
+        # The gradient passes only strictly inside (-clamp, clamp), as in the official kernel's
+        # backward; spelled out because torch.clamp's gradient on the bound itself differs between
+        # torch versions (2.11 passes it, 2.14 does not).
+        x = torch.where(x.abs() < clamp, x, x.detach().clamp(-clamp, clamp))
     return x
