@@ -91,6 +91,23 @@ def test_align_a_demo_portrait_with_centre_crop(client, portrait):
     assert "Centre crop" in status and "256×256" in status and "64×64" in status
 
 
+def test_a_real_photo_is_aligned_and_inverted_through_the_api(client, tmp_path):
+    """The astronaut (a real photo shipped with scikit-image): FFHQ alignment with dlib, then W+ and
+    the demo e4e on the offline default generator."""
+    from shared.alignment import alignment_status
+    if alignment_status() is not None:
+        pytest.skip(alignment_status())
+    from skimage import data as skimage_data
+    path = tmp_path / "astronaut.jpg"
+    Image.fromarray(skimage_data.astronaut()).save(path, quality=92)
+    image, status = call(client, handle_file(str(path)), "ffhq", DEMO, api_name="/align")
+    assert png(image).shape == (64, 64, 3) and "FFHQ" in status, status
+    gallery, table, *_ = compare(client, handle_file(str(path)), ["w+", "e4e"], mode="ffhq")
+    assert [g["caption"].split(" · ")[0] for g in gallery] == [
+        "target (aligned)", "W+ optimisation (Image2StyleGAN)", "e4e encoder"]
+    assert all(png(g["image"]).shape == (64, 64, 3) for g in gallery)
+
+
 def test_align_bad_inputs_are_sentences(client, bad_files):
     with pytest.raises(AppError, match="Upload a photo first"):
         call(client, None, "center", DEMO, api_name="/align")
@@ -109,8 +126,9 @@ def test_compare_two_methods_gives_scored_png_reconstructions(client, portrait):
     assert all(img.shape == (64, 64, 3) for img in images)
     assert all(img.std() > 2 for img in images), "a reconstruction is blank"
     for g in gallery[1:]:
-        assert "PSNR" in g["caption"] and "lpips-vgg16" in g["caption"] and g["caption"].endswith(" s")
+        assert "PSNR" in g["caption"] and "features:demo-predictor" in g["caption"] and g["caption"].endswith(" s")
     assert "| W+ optimisation (Image2StyleGAN) |" in info and "Perceptual score" in info
+    assert "predictor features serve as the perceptual loss" in info  # offline, and the UI says so
     assert chosen["value"] == "w+" and [c[1] for c in chosen["choices"]] == ["w", "w+"]
     assert not strip["visible"]  # no ReStyle run, no strip
     before, after = slider
@@ -188,7 +206,7 @@ def test_browser_inverts_an_uploaded_demo_render(page, tmp_path):
     page.get_by_label("Centre crop (no alignment)").check()
     page.locator("#inversion-align").click()
     page.locator("#inversion-aligned img").wait_for(state="visible")
-    page.get_by_label("W optimisation (Image2StyleGAN)").uncheck()  # W+ only
+    page.get_by_label("W optimisation (Image2StyleGAN)").uncheck()  # W+ and the demo e4e (default on)
     page.get_by_text("Method options").click()
     steps = page.get_by_label("number input for Optimisation steps")
     steps.fill("5")
@@ -197,7 +215,8 @@ def test_browser_inverts_an_uploaded_demo_render(page, tmp_path):
     thumbs = page.locator("#inversion-gallery img")
     thumbs.nth(1).wait_for(state="visible")
     page.locator("#inversion-info").get_by_text("W+ optimisation").first.wait_for()
-    assert thumbs.count() == 2
+    page.locator("#inversion-info").get_by_text("e4e encoder").first.wait_for()
+    assert thumbs.count() == 3
     recon = decoded_png(page, thumbs.nth(1).get_attribute("src"))
     assert recon.shape == (64, 64, 3)
     assert recon.astype(np.float32).var() > 10, "the reconstruction is blank"

@@ -96,3 +96,21 @@ def test_shipped_continuous_r2(shipped_metrics, name):
 
 def test_shipped_part_miou(shipped_metrics):
     assert shipped_metrics["miou"] >= TARGETS["miou"]
+
+
+def test_predictor_features_make_a_perceptual_loss():
+    """The offline perceptual loss: zero on identical images, small for the same portrait slightly
+    shifted in colour, large for another portrait, differentiable in the input, any input size."""
+    from shared.demo.predictor import PredictorFeatures
+    from shared.inversion import FeatureLoss
+    loss = FeatureLoss(PredictorFeatures(load_predictor()), "features:demo-predictor")
+    a, b = render(sample_factors(2, 31), 128).img.clone().split(1)
+    assert float(loss(a, a)) == pytest.approx(0, abs=1e-6)
+    near, far = float(loss(a, (a + 0.05).clamp(-1, 1))), float(loss(a, b))
+    assert near < 0.2 * far, (near, far)
+    x = a.clone().requires_grad_(True)
+    loss(x, b).sum().backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert not any(p.requires_grad for p in loss.parameters())
+    loss.train()
+    assert not loss.extractor.training   # batch-norm statistics stay the trained ones

@@ -52,7 +52,7 @@ from torch import Tensor, nn
 from shared.portraits import FACTORS, PART_NAMES, Factors, FactorSpec, render, sample_factors
 
 __all__ = [
-    "DEFAULT_PATH", "Prediction", "Predictor", "PredictorConfig", "PredictorTrainConfig",
+    "DEFAULT_PATH", "Prediction", "Predictor", "PredictorConfig", "PredictorFeatures", "PredictorTrainConfig",
     "evaluate_predictor", "load_predictor", "mirror_factors", "save_predictor",
     "train_predictor",
 ]
@@ -367,6 +367,31 @@ def load_predictor(path: Path | str = DEFAULT_PATH) -> Predictor:
     model.load_state_dict({k: v.float() if v.is_floating_point() else v
                            for k, v in state.items()}, strict=True)
     return model.to(memory_format=torch.channels_last).eval()
+
+
+class PredictorFeatures(nn.Module):
+    """The predictor's encoder as a perceptual feature extractor (the offline fallback of the
+    inversion losses, `shared.inversion.losses.FeatureLoss`): img [N, 3, H, W] in [-1, 1] ->
+    its four stage outputs (32, 16, 8, 4 px). Inputs of another size are resized to 64 px
+    (antialiased bilinear); frozen, eval mode, gradients flow to the input."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        super().__init__()
+        self.stages = predictor.stages
+        self.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "PredictorFeatures":
+        return super().train(False)   # batch-norm statistics stay the trained ones
+
+    def forward(self, img: Tensor) -> list[Tensor]:
+        if tuple(img.shape[-2:]) != (RESOLUTION, RESOLUTION):
+            img = F.interpolate(img, size=(RESOLUTION, RESOLUTION), mode="bilinear", align_corners=False,
+                                antialias=True)
+        out, x = [], img
+        for stage in self.stages:
+            x = stage(x)
+            out.append(x)
+        return out
 
 
 # ----------------------------------------------------------------------------- training

@@ -139,16 +139,28 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().sub(128.0).div(127.5)
 
 
+def _demo_features() -> nn.Module | None:
+    """The demo world's predictor as a feature extractor, or None when its weights are missing."""
+    from shared.demo.predictor import DEFAULT_PATH, PredictorFeatures, load_predictor
+    if not DEFAULT_PATH.is_file():
+        return None
+    return PredictorFeatures(load_predictor(DEFAULT_PATH))
+
+
 @functools.lru_cache(maxsize=4)
 def _perceptual_for(vgg_path: str | None, device: str) -> PerceptualLoss:
-    loss = perceptual_loss(vgg_path, generator=torch.Generator().manual_seed(0))
+    fallback = None if vgg_path is not None else _demo_features()
+    loss = perceptual_loss(vgg_path, fallback=fallback, fallback_name="demo-predictor",
+                           generator=torch.Generator().manual_seed(0))
     return loss.to(torch.device(device)) if isinstance(loss, nn.Module) else loss
 
 
 def default_perceptual(device: torch.device | str = "cpu") -> PerceptualLoss:
     """The hub's perceptual loss on `device`, built once per process: LPIPS-VGG16 when the
-    `lpips-vgg16` record's weights are on this machine, else LPIPS' heads over a seeded random
-    VGG trunk ('lpips-vgg16-random-trunk'). Read-only; shared by every request."""
+    `lpips-vgg16` record's weights are on this machine; offline, the demo world's predictor
+    features ('features:demo-predictor', shipped in the repository); only without those, LPIPS'
+    heads over a seeded random VGG trunk ('lpips-vgg16-random-trunk'). Read-only; shared by every
+    request."""
     from shared import hub, registry
     path = hub.cached_path(registry.get("lpips-vgg16"))
     return _perceptual_for(None if path is None else str(path), str(torch.device(device)))

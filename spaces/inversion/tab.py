@@ -237,7 +237,10 @@ def _compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] 
     runs: list[MethodRun] = []
     note = f"Perceptual score: **{perceptual.name}**" + (
         " (LPIPS' VGG16 weights are not on this machine, so its heads run over a fixed random trunk)"
-        if "random" in perceptual.name else "") + "."
+        if "random" in perceptual.name else
+        " (offline: LPIPS' VGG16 weights are not on this machine, so the demo world's predictor features "
+        "serve as the perceptual loss; download `lpips-vgg16` in the Models tab for LPIPS)"
+        if perceptual.name == "features:demo-predictor" else "") + "."
     try:
         with user_errors():
             for run in iter_methods(G, image_to_tensor(aligned), methods, options, perceptual=perceptual,
