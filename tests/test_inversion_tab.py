@@ -216,6 +216,7 @@ def test_browser_inverts_an_uploaded_demo_render(page, tmp_path):
     thumbs.nth(1).wait_for(state="visible")
     page.locator("#inversion-info").get_by_text("W+ optimisation").first.wait_for()
     page.locator("#inversion-info").get_by_text("e4e encoder").first.wait_for()
+    thumbs.nth(2).wait_for(state="visible")  # the gallery may render just after the table
     assert thumbs.count() == 3
     recon = decoded_png(page, thumbs.nth(1).get_attribute("src"))
     assert recon.shape == (64, 64, 3)
