@@ -443,7 +443,7 @@ def _check_content(card: ModelCard, path: Path) -> None:
 
 
 def _magic_ok(fmt: str, head: bytes, size: int) -> bool:
-    if fmt in ("rosinality-pt", "psp-pt"):
+    if fmt in ("rosinality-pt", "psp-pt", "torch-state-dict"):
         return head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")  # torch zip or legacy pickle
     if fmt == "nvlabs-pkl":
         return head.startswith(b"\x80")  # pickle protocol >= 2

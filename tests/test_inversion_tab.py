@@ -129,6 +129,7 @@ def test_compare_two_methods_gives_scored_png_reconstructions(client, portrait):
         assert "PSNR" in g["caption"] and "features:demo-predictor" in g["caption"] and g["caption"].endswith(" s")
     assert "| W+ optimisation (Image2StyleGAN) |" in info and "Perceptual score" in info
     assert "predictor features serve as the perceptual loss" in info  # offline, and the UI says so
+    assert "Identity similarity is off" in info and "HUB_MODEL_PATH_ARCFACE_IR_SE50" in info
     assert chosen["value"] == "w+" and [c[1] for c in chosen["choices"]] == ["w", "w+"]
     assert not strip["visible"]  # no ReStyle run, no strip
     before, after = slider
@@ -248,3 +249,39 @@ def test_stop_keeps_the_methods_already_finished(portrait):
     assert [r.key for r in session.runs] == ["w"]
     assert len(gallery) == 2 and "**Stopped** after 1 of 2 method(s)" in info
     assert chosen["value"] == "w"
+
+
+# ---- identity similarity ------------------------------------------------------------------------
+def test_identity_similarity_is_scored_when_arcface_weights_are_given(portrait, tmp_path, monkeypatch):
+    """With `HUB_MODEL_PATH_ARCFACE_IR_SE50` pointing at an official-layout IR-SE file (random
+    weights, reduced widths), every run gets an identity score, shown in captions and the table."""
+    from types import SimpleNamespace
+
+    from shared.context import Settings, create_context
+    from shared.inversion import compare as compare_module
+    from shared.inversion.identity import load_arcface
+    from spaces.inversion import tab
+    from tests.test_inversion import _OfficialBackbone, _randomised
+
+    path = tmp_path / "model_ir_se50.pth"
+    torch.save(_randomised(_OfficialBackbone((16, 32, 48, 64), (1, 2, 1, 1)).eval(), 4), path)
+    monkeypatch.setenv("HUB_MODEL_PATH_ARCFACE_IR_SE50", str(path))
+    compare_module._identity_for.cache_clear()
+    ctx = create_context(device=torch.device("cpu"), settings=Settings())
+    image = np.asarray(Image.open(portrait).convert("RGB"))
+    request = SimpleNamespace(session_hash="identity-test")
+    outputs = list(tab._compare(ctx, image, "center", DEMO, ["e4e"], STEPS, 0.1, 2, request, None))
+    gallery, info, _, _, session, _ = outputs[-1]
+    assert "Identity similarity: **arcface-ir-se50**" in info and "| identity |" in info
+    caption = gallery[1][1]
+    score = float(caption.split("ID ")[1].split(" ")[0])
+    model = load_arcface(path)
+    target = image_to_tensor(session.target)
+    recon = image_to_tensor(session.runs[0].image)
+    with torch.no_grad():
+        want = float(model.similarity(recon, target)[0])
+        assert abs(float(model.similarity(target, target)[0]) - 1) < 1e-5
+    assert abs(score - want) < 0.01  # PNG rounding of the reconstruction only
+    monkeypatch.setenv("HUB_MODEL_PATH_ARCFACE_IR_SE50", str(tmp_path / "missing.pth"))
+    assert compare_module.default_identity() is None  # a wrong path turns scoring off, with the note's sentence
+    compare_module._identity_for.cache_clear()

@@ -29,6 +29,7 @@ from torch import nn
 from shared.alignment import AlignedFace, ImageSource, align_face, center_crop
 from shared.generation import InputError
 from shared.inversion.encoder import encode, encode_then_optimize
+from shared.inversion.identity import IdentityModel, load_arcface
 from shared.inversion.losses import PerceptualLoss, perceptual_loss, psnr
 from shared.inversion.optimize import (NoiseOptions, OptimizeOptions, WStats, compute_w_stats, optimize_latent,
                                        optimize_wplus_noise)
@@ -37,7 +38,7 @@ from shared.inversion.result import InversionResult, Progress, ShouldStop
 
 __all__ = [
     "ALIGN_MODES", "CompareOptions", "ENCODER_RECORDS", "LATENT_FILE_KEYS", "METHOD_LABELS", "METHODS", "MethodRun",
-    "check_latent", "default_perceptual", "encoder_availability", "encoder_records_for", "image_to_tensor", "iter_methods",
+    "check_latent", "default_identity", "default_perceptual", "identity_note", "encoder_availability", "encoder_records_for", "image_to_tensor", "iter_methods",
     "load_latent_file", "prepare_target", "run_methods", "runs_summary", "save_latent_file",
 ]
 
@@ -101,7 +102,9 @@ class MethodRun:
 
     psnr:            dB against the target; perceptual: the distance of `perceptual_name`
                      (LPIPS when its VGG16 weights are here, else the named fallback); seconds:
-                     the method's wall time (model loading excluded).
+                     the method's wall time (model loading excluded); identity: cosine similarity
+                     of ArcFace embeddings of reconstruction and target (None without the
+                     `arcface-ir-se50` weights).
     """
     key: str
     label: str
@@ -110,12 +113,15 @@ class MethodRun:
     perceptual: float | None
     perceptual_name: str
     seconds: float
+    identity: float | None = None
 
     def caption(self) -> str:
-        """'W+ optimisation · PSNR 21.3 dB · lpips-vgg16 0.412 · 3.2 s'."""
+        """'W+ optimisation · PSNR 21.3 dB · lpips-vgg16 0.412 · ID 0.83 · 3.2 s'."""
         parts = [self.label, f"PSNR {self.psnr:.1f} dB"]
         if self.perceptual is not None:
             parts.append(f"{self.perceptual_name} {self.perceptual:.3f}")
+        if self.identity is not None:
+            parts.append(f"ID {self.identity:.2f}")
         parts.append(f"{self.seconds:.1f} s")
         return " · ".join(parts)
 
@@ -164,6 +170,34 @@ def default_perceptual(device: torch.device | str = "cpu") -> PerceptualLoss:
     from shared import hub, registry
     path = hub.cached_path(registry.get("lpips-vgg16"))
     return _perceptual_for(None if path is None else str(path), str(torch.device(device)))
+
+
+@functools.lru_cache(maxsize=4)
+def _identity_for(path: str, device: str) -> IdentityModel:
+    return load_arcface(path).to(torch.device(device))
+
+
+def default_identity(device: torch.device | str = "cpu") -> IdentityModel | None:
+    """ArcFace IR-SE50 from the `arcface-ir-se50` record when its file is on this machine (a local
+    file: `HUB_MODEL_PATH_ARCFACE_IR_SE50` or `$HUB_WEIGHTS_DIR/model_ir_se50.pth`), else None.
+    Loaded once per process and device; read-only. Raises CheckpointError for a wrong file."""
+    from shared import hub, registry
+    try:
+        path = hub.cached_path(registry.get("arcface-ir-se50"))
+    except hub.LocalFileMissing:  # the variable names a file that is not there: identity_note says what to set
+        return None
+    return None if path is None else _identity_for(str(path), str(torch.device(device)))
+
+
+def identity_note(identity: IdentityModel | None) -> str:
+    """One sentence for the UI: which identity network scores the runs, or how to get one."""
+    if identity is not None:
+        return f"Identity similarity: **{identity.name}** (cosine of face embeddings; 1 = same person)."
+    from shared import registry
+    from shared.registry import env_var_for
+    card = registry.get("arcface-ir-se50")
+    return (f"Identity similarity is off: the ArcFace IR-SE50 weights (`{card.local_sources[0].path}`) are "
+            f"not on this machine; set `{env_var_for(card.id)}` to your `model_ir_se50.pth` to turn it on.")
 
 
 def encoder_records_for(model_id: str | None) -> dict[str, str]:
@@ -241,7 +275,7 @@ def _run_one(key: str, G: nn.Module, target: torch.Tensor, options: CompareOptio
 def iter_methods(G: nn.Module, target: torch.Tensor, methods: Sequence[str], options: CompareOptions = CompareOptions(),
                  *, perceptual: PerceptualLoss | None = None, encoders: Mapping[str, Any] | None = None,
                  w_stats: WStats | None = None, progress: Progress | None = None,
-                 should_stop: ShouldStop | None = None) -> Iterator[MethodRun]:
+                 should_stop: ShouldStop | None = None, identity: IdentityModel | None = None) -> Iterator[MethodRun]:
     """Run `methods` one after another on `target`, yielding each `MethodRun` when it finishes.
 
     Args:
@@ -253,6 +287,7 @@ def iter_methods(G: nn.Module, target: torch.Tensor, methods: Sequence[str], opt
         encoders:    method key -> `EncoderCheckpoint` of the encoders whose weights are loaded.
         w_stats:     W statistics of G (computed once here when None).
         progress, should_stop: as in `shared.inversion.result`; the fraction covers all methods.
+        identity:    scores each run's identity similarity to the target when given (ArcFace).
     Raises:
         InputError before anything runs (no method, unknown method, missing encoder, bad shape);
         InversionCancelled from the running method (earlier methods were already yielded).
@@ -270,7 +305,7 @@ def iter_methods(G: nn.Module, target: torch.Tensor, methods: Sequence[str], opt
         result = _run_one(key, G, target.to(dev), options, perceptual, encoders, w_stats, sub, should_stop)
         if "generator" in result.extra:  # PTI: the tuned copy is not kept (see the module docstring)
             result = replace(result, extra={k: v for k, v in result.extra.items() if k != "generator"})
-        yield _score(key, result, target, perceptual)
+        yield _score(key, result, target, perceptual, identity)
 
 
 def run_methods(*args: Any, **kwargs: Any) -> list[MethodRun]:
@@ -283,13 +318,24 @@ def _scaled(progress: Progress, index: int, count: int, label: str, fraction: fl
 
 
 @torch.no_grad()
-def _score(key: str, result: InversionResult, target: torch.Tensor, perceptual: PerceptualLoss | None) -> MethodRun:
+def _score(key: str, result: InversionResult, target: torch.Tensor, perceptual: PerceptualLoss | None,
+           identity: IdentityModel | None = None) -> MethodRun:
     img, tgt = result.image.float().cpu(), target.float().cpu()
-    score, name = None, "none"
+    score, name, ident = None, "none", None
     if perceptual is not None:
-        dev = next(perceptual.parameters()).device if isinstance(perceptual, nn.Module) else torch.device("cpu")
+        dev = _module_device(perceptual)
         score, name = float(perceptual(img.to(dev), tgt.to(dev)).sum()), perceptual.name
-    return MethodRun(key, METHOD_LABELS[key], result, float(psnr(img, tgt)[0]), score, name, float(result.seconds))
+    if identity is not None:
+        dev = _module_device(identity)
+        ident = float(identity.similarity(img.to(dev), tgt.to(dev))[0])
+    return MethodRun(key, METHOD_LABELS[key], result, float(psnr(img, tgt)[0]), score, name, float(result.seconds),
+                     ident)
+
+
+def _module_device(module: Any) -> torch.device:
+    if isinstance(module, nn.Module):
+        return next(module.parameters(), torch.empty(0)).device
+    return torch.device("cpu")
 
 
 # ---- latent files ----------------------------------------------------------------------------------
@@ -337,9 +383,13 @@ def check_latent(ws: torch.Tensor, G: nn.Module, model_id: str) -> None:
 
 
 def runs_summary(runs: Iterable[MethodRun]) -> str:
-    """One Markdown table row per run (method, PSNR, perceptual score, time)."""
-    rows = ["| method | PSNR (dB) | perceptual | time (s) |", "|---|---|---|---|"]
+    """One Markdown table row per run (method, PSNR, perceptual score, identity when scored, time)."""
+    runs = list(runs)
+    with_id = any(run.identity is not None for run in runs)
+    rows = ["| method | PSNR (dB) | perceptual |" + (" identity |" if with_id else "") + " time (s) |",
+            "|---|---|---|" + ("---|" if with_id else "") + "---|"]
     for run in runs:
         perc = "-" if run.perceptual is None else f"{run.perceptual:.3f} ({run.perceptual_name})"
-        rows.append(f"| {run.label} | {run.psnr:.2f} | {perc} | {run.seconds:.2f} |")
+        ident = ("" if not with_id else " - |" if run.identity is None else f" {run.identity:.3f} |")
+        rows.append(f"| {run.label} | {run.psnr:.2f} | {perc} |{ident} {run.seconds:.2f} |")
     return "\n".join(rows)

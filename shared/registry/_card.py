@@ -27,19 +27,20 @@ FORMATS = frozenset({
     "dlib-dat",               # dlib serialised shape predictor
     "open-clip-safetensors",  # open_clip state dict in safetensors
     "timm-safetensors",       # timm state dict in safetensors
+    "torch-state-dict",       # a plain torch.save(state_dict) file (read with weights_only=True)
 })
 
 # Architectures a record may name (`arch` field).
 ARCHS = frozenset({
     "stylegan2", "stylegan3", "stylenerf", "eg3d",
     "e4e", "psp", "restyle-psp", "restyle-e4e",
-    "dlib-shape-predictor", "vgg16", "clip-vit", "open-clip",
+    "dlib-shape-predictor", "vgg16", "clip-vit", "open-clip", "arcface-ir-se",
 })
 
 # Task tags (`tasks` field); the tabs ask the registry for models by these.
 TASKS = frozenset({
     "generation", "inversion", "mixing", "local-editing", "reposing", "3d-rendering", "text-editing",
-    "encoding", "face-landmarks", "perceptual-loss", "text-image-embedding",
+    "encoding", "face-landmarks", "perceptual-loss", "text-image-embedding", "face-identity",
 })
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")

@@ -1,11 +1,13 @@
 """Auxiliary network records used by the applications: dlib's 68-point face landmarks (FFHQ
 alignment; Kazemi & Sullivan, CVPR 2014, davisking/dlib-models), the VGG16 backbone of LPIPS
 (Zhang et al., CVPR 2018, richzhang/PerceptualSimilarity; torchvision weights as published by
-timm) and OpenAI CLIP ViT-B/32 (Radford et al., ICML 2021, openai/CLIP) for open_clip. Records only.
+timm), OpenAI CLIP ViT-B/32 (Radford et al., ICML 2021, openai/CLIP) for open_clip, and the ArcFace
+IR-SE50 identity network that pSp/e4e/ReStyle use (Deng et al., CVPR 2019; TreB1eN/InsightFace_Pytorch).
+Records only.
 """
 from __future__ import annotations
 
-from shared.registry._card import HubSource, ModelCard
+from shared.registry._card import HubSource, LocalSource, ModelCard
 
 CARDS: tuple[ModelCard, ...] = (
     ModelCard(
@@ -63,5 +65,26 @@ CARDS: tuple[ModelCard, ...] = (
         resolution=224,
         description="OpenAI CLIP ViT-B/32 for open_clip (build it as ViT-B-32-quickgelu to match the "
                     "original), used by the text-driven editing methods.",
+    ),
+    ModelCard(
+        id="arcface-ir-se50",
+        family="auxiliary",
+        arch="arcface-ir-se",
+        arch_config={"num_layers": 50, "mode": "ir_se", "input_size": 112},
+        format="torch-state-dict",
+        tasks=("face-identity",),
+        sources=(LocalSource("$HUB_WEIGHTS_DIR/model_ir_se50.pth"),),
+        sha256=None,
+        size=None,
+        license="MIT (TreB1eN/InsightFace_Pytorch code and weights); trained on MS-Celeb-1M, which its "
+                "authors withdrew: research use only",
+        paper="Deng et al., ArcFace: Additive Angular Margin Loss for Deep Face Recognition, CVPR 2019 "
+              "(arXiv:1801.07698)",
+        official_repo="https://github.com/TreB1eN/InsightFace_Pytorch",
+        resolution=112,
+        description="ArcFace IR-SE50 face-recognition backbone (`model_ir_se50.pth`, the file pSp, e4e and "
+                    "ReStyle train their identity loss with); the Inversion tab reports identity similarity "
+                    "with it. Not on the Hub: point the record at your copy.",
+        manual_url="https://drive.google.com/file/d/1KW7bjndL3QG3sxBbZxreGHigcCCpsDgn/view",
     ),
 )

@@ -24,7 +24,8 @@ from shared.alignment import AlignmentError, alignment_status
 from shared.images import to_uint8_hwc
 from shared.inversion import InversionCancelled
 from shared.inversion.compare import (ENCODER_RECORDS, MAX_RESTYLE_ITERATIONS, METHOD_LABELS,
-                                      CompareOptions, MethodRun, check_latent, default_perceptual,
+                                      CompareOptions, MethodRun, check_latent, default_identity, default_perceptual,
+                                      identity_note,
                                       encoder_availability, encoder_records_for, image_to_tensor, iter_methods, load_latent_file,
                                       prepare_target, runs_summary, save_latent_file)
 from shared.demo.bundle import example_portraits
@@ -231,6 +232,7 @@ def _compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] 
             raise gr.Error(f"The aligned crop is {aligned.shape[0]} px but {card.id} makes {G.img_resolution} px "
                            f"images; align again.")
         perceptual = default_perceptual(ctx.device)
+        identity = default_identity(ctx.device)
         encoders = _load_encoders(methods, model_id)
     session = InversionSession(card.id, aligned, ())
     stop = _stop_event(request)
@@ -240,11 +242,12 @@ def _compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] 
         if "random" in perceptual.name else
         " (offline: LPIPS' VGG16 weights are not on this machine, so the demo world's predictor features "
         "serve as the perceptual loss; download `lpips-vgg16` in the Models tab for LPIPS)"
-        if perceptual.name == "features:demo-predictor" else "") + "."
+        if perceptual.name == "features:demo-predictor" else "") + ". " + identity_note(identity)
     try:
         with user_errors():
             for run in iter_methods(G, image_to_tensor(aligned), methods, options, perceptual=perceptual,
-                                    encoders=encoders, progress=progress_callback(progress), should_stop=stop.is_set):
+                                    encoders=encoders, progress=progress_callback(progress), should_stop=stop.is_set,
+                                    identity=identity):
                 runs.append(run)
                 session = InversionSession(card.id, aligned, session.runs + (_record(run),))
                 yield _outputs(session, runs, note)
