@@ -7,6 +7,7 @@ which Gradio shows in the page and `gradio_client` raises as `AppError` with the
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from shared.generation import InputError
 from shared.hub import HubError
 from shared.loaders.errors import CheckpointError
 
-__all__ = ["gpu", "model_card", "progress_callback", "user_errors"]
+__all__ = ["StopFlags", "gpu", "model_card", "progress_callback", "user_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,3 +73,36 @@ def progress_callback(progress: gr.Progress | None) -> Callable[[float, str], No
         progress(float(fraction), desc=text or None)
 
     return report
+
+
+class StopFlags:
+    """One "stop" flag per browser session for a tab's long-running handler (cooperative
+    cancellation: the method polls `event.is_set` between steps). A Stop button calls `stop`;
+    the handler calls `start` before its work and `finish` in a `finally`."""
+
+    def __init__(self) -> None:
+        self._flags: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(request: Any) -> str:
+        return getattr(request, "session_hash", None) or "api"
+
+    def start(self, request: Any) -> threading.Event:
+        """A fresh flag for this session's new run (replacing an older run's)."""
+        with self._lock:
+            event = self._flags[self._key(request)] = threading.Event()
+        return event
+
+    def stop(self, request: Any) -> None:
+        """Raise the flag of this session's running work, if any."""
+        with self._lock:
+            event = self._flags.get(self._key(request))
+        if event is not None:
+            event.set()
+
+    def finish(self, request: Any, event: threading.Event) -> None:
+        """Drop the flag when the run that made it ends (a newer run's flag stays)."""
+        with self._lock:
+            if self._flags.get(self._key(request)) is event:
+                del self._flags[self._key(request)]

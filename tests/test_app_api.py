@@ -35,7 +35,9 @@ DEMO = registry.DEFAULT_GENERATOR_ID
 PUBLIC = {"/generate", "/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing",
           "/send_to_inversion", "/list_models", "/download_model", "/status",
           # Inversion tab (tested in tests/test_inversion_tab.py)
-          "/align", "/invert", "/compare", "/send_inversion_latent", "/download_latent", "/upload_latent"}
+          "/align", "/invert", "/compare", "/send_inversion_latent", "/download_latent", "/upload_latent",
+          # Mixing tab (tested in tests/test_mixing_tab.py)
+          "/mix", "/mixing_grid", "/crossover", "/interpolate", "/send_mixing_latent"}
 SEND = ["/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing", "/send_to_inversion"]
 TIMEOUT = 120
 

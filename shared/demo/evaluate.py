@@ -14,7 +14,9 @@ the generator's samples:
 - the share of images whose predicted part map is plausible (one face with skin, eyes above a
   mouth, a nose between them, enough background), on samples and on renders;
 - style mixing (Karras et al. 2019, Sec. 3.1): for each layer range, which factors of a mixed
-  image follow the source that gave the range and which follow the destination.
+  image follow the source that gave the range and which follow the destination; and the split
+  test of `mixing_split`: taking B's coarse rows into A should carry B's pose and face shape while
+  A keeps its colours, taking B's finer rows the reverse.
 
     python -m shared.demo.evaluate --generator shared/demo/bundle/generator.safetensors
 """
@@ -32,13 +34,17 @@ from torch import Tensor
 
 from shared.portraits import FACTORS, PART_NAMES, render, sample_factors
 
-__all__ = ["Seen", "evaluate_generator", "frechet_distance", "plausible_parts", "see_images",
-           "TV_TARGET", "save_grids"]
+__all__ = ["Seen", "evaluate_generator", "frechet_distance", "mixing_split", "plausible_parts", "see_images",
+           "COLOUR_FACTORS", "MIXING_SPLIT_TARGET", "SHAPE_FACTORS", "TV_TARGET", "save_grids"]
 
 TV_TARGET = 0.15
 EVAL_RENDER_SEED = 7_100_001    # renders; disjoint from training chunks (>= 1e9) and other evals
 EVAL_SAMPLE_SEED = 7_100_002    # generator latents
 _P = {name: k for k, name in enumerate(PART_NAMES)}
+SHAPE_FACTORS = ("yaw", "pitch", "face_width", "face_length", "jaw")          # pose and face shape
+COLOUR_FACTORS = ("skin_tone", "hair_color", "eye_color", "background_hue")   # colours
+MIXING_SPLIT_TARGET = 0.8
+MIXING_SPLIT_SEED = 7_100_004
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,72 @@ def mixing_report(G, predictor, *, n: int = 200, seed: int = 7_100_003) -> dict[
                 rep[s.name] = {"source": float((fm[s.name] == fs[s.name]).double().mean()),
                                "destination": float((fm[s.name] == fd[s.name]).double().mean())}
         out[name] = {"rows": list(rng.rows), "resolutions": list(rng.resolutions), "factors": rep}
+    return out
+
+
+def _closer_to_b(spec, a: Tensor, b: Tensor, x: Tensor) -> tuple[int, int]:
+    """(pairs where the mix x reads closer to b than to a, pairs where closer to a). Continuous:
+    absolute distance (hue on the circle); categorical: equal class, over pairs with a != b."""
+    if spec.kind == "continuous":
+        a, b, x = a.double(), b.double(), x.double()
+        if spec.name == "background_hue":
+            span = spec.high - spec.low
+            dist = lambda u, v: torch.minimum((u - v).abs() % span, span - (u - v).abs() % span)  # noqa: E731
+        else:
+            dist = lambda u, v: (u - v).abs()  # noqa: E731
+        da, db = dist(x, a), dist(x, b)
+        return int((db < da).sum()), int((da < db).sum())
+    differ = a != b
+    return int(((x == b) & differ).sum()), int(((x == a) & differ).sum())
+
+
+@torch.no_grad()
+def mixing_split(G, predictor, *, pairs: int = 200, seed: int = MIXING_SPLIT_SEED,
+                 shape_factors: tuple[str, ...] = SHAPE_FACTORS,
+                 colour_factors: tuple[str, ...] = COLOUR_FACTORS) -> dict:
+    """Does style mixing split pose/shape from colour the way the StyleGAN paper shows (Fig. 3)?
+
+    For `pairs` random pairs (A, B) (z from `seed`, psi 1, constant noise) and each mix, the
+    predictor reads every factor of A, B and the mix; a factor *follows B* when, over the pairs,
+    the mix reads closer to B than to A more often than the reverse (`_closer_to_b`). Expected:
+    - 'coarse' (A with B's coarse rows): shape factors follow B, colour factors stay with A;
+    - 'finer' (A with B's rows above the coarse band, i.e. middle + fine): the reverse;
+    - 'fine' (A with B's fine rows only) is reported with the same expectation as 'finer'.
+    Returns {mix: {'rows', 'factors': {name: {'to_b', 'to_a', 'follows', 'expected', 'ok'}},
+    'share'}} and 'share' = the share of (mix, factor) decisions that follow the expected source
+    over 'coarse' and 'finer', with 'target' MIXING_SPLIT_TARGET.
+    """
+    from shared.mixing import layer_ranges
+    specs = {s.name: s for s in FACTORS}
+    g = torch.Generator().manual_seed(seed)
+    a_ws = G.mapping(torch.randn([pairs, G.z_dim], generator=g))
+    b_ws = G.mapping(torch.randn([pairs, G.z_dim], generator=g))
+    see = lambda ws: predictor.predict(G.synthesis(ws, noise_mode="const")).factors  # noqa: E731
+    fa, fb = see(a_ws), see(b_ws)
+    ranges = layer_ranges(G)
+    coarse = list(ranges["coarse"].rows)
+    finer = [r for r in range(G.num_ws) if r not in coarse]
+    mixes = {"coarse": (coarse, "B"), "finer": (finer, "A"), "fine": (list(ranges["fine"].rows), "A")}
+    out: dict = {}
+    hits = total = 0
+    for name, (rows, shape_goes_to) in mixes.items():
+        mixed = a_ws.clone()
+        mixed[:, rows] = b_ws[:, rows]
+        fm = see(mixed)
+        rep = {}
+        for group, expected in ((shape_factors, shape_goes_to), (colour_factors, "A" if shape_goes_to == "B" else "B")):
+            for f in group:
+                to_b, to_a = _closer_to_b(specs[f], fa[f], fb[f], fm[f])
+                follows = "B" if to_b > to_a else "A"
+                rep[f] = {"to_b": to_b, "to_a": to_a, "follows": follows, "expected": expected,
+                          "ok": follows == expected}
+        ok = sum(v["ok"] for v in rep.values())
+        out[name] = {"rows": rows, "factors": rep, "share": ok / len(rep)}
+        if name != "fine":
+            hits, total = hits + ok, total + len(rep)
+    out["share"] = hits / total
+    out["target"] = MIXING_SPLIT_TARGET
+    out["pairs"] = pairs
     return out
 
 

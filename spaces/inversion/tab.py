@@ -9,7 +9,6 @@ generator is not kept (only its pivot latent), so a session holds no model copy.
 from __future__ import annotations
 
 import tempfile
-import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -31,7 +30,7 @@ from shared.inversion.compare import (ENCODER_RECORDS, MAX_RESTYLE_ITERATIONS, M
 from shared.demo.bundle import example_portraits
 from shared.latent_store import LatentEntry, LatentStore
 from shared.portraits import render_seeds
-from spaces.handlers import gpu, model_card, progress_callback, user_errors
+from spaces.handlers import StopFlags, gpu, model_card, progress_callback, user_errors
 from spaces.model_picker import card_summary, default_model, model_choices
 
 TASK = "inversion"
@@ -41,8 +40,7 @@ SEND_TARGETS = (("mixing", "Mixing"), ("local-editing", "Local editing"), ("text
 ALIGN_CHOICES = [("FFHQ alignment (dlib landmarks)", "ffhq"), ("FFHQ-U alignment (no rotation)", "ffhq-u"),
                  ("Centre crop (no alignment)", "center")]
 DEFAULT_METHODS = ["w", "w+"]
-_STOP: dict[str, threading.Event] = {}   # session hash -> "stop" flag of its running comparison
-_STOP_LOCK = threading.Lock()
+_STOPS = StopFlags()   # session -> "stop" flag of its running comparison
 
 INTRO = """### Inversion
 Put a real photo into a generator's latent space so it can be edited. Upload a photo (or use the
@@ -198,18 +196,8 @@ def _outputs(session: InversionSession, runs: list[MethodRun], note: str, select
             gr.update(choices=[(r.label, r.key) for r in session.runs], value=chosen.key if chosen else None))
 
 
-def _stop_event(request: gr.Request | None) -> threading.Event:
-    key = getattr(request, "session_hash", None) or "api"
-    with _STOP_LOCK:
-        event = _STOP[key] = threading.Event()
-    return event
-
-
 def _on_stop(request: gr.Request):
-    with _STOP_LOCK:
-        event = _STOP.get(getattr(request, "session_hash", None) or "api")
-    if event is not None:
-        event.set()
+    _STOPS.stop(request)
 
 
 def _compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] | str | None, steps: float,
@@ -235,7 +223,7 @@ def _compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] 
         identity = default_identity(ctx.device)
         encoders = _load_encoders(methods, model_id)
     session = InversionSession(card.id, aligned, ())
-    stop = _stop_event(request)
+    stop = _STOPS.start(request)
     runs: list[MethodRun] = []
     note = f"Perceptual score: **{perceptual.name}**" + (
         " (LPIPS' VGG16 weights are not on this machine, so its heads run over a fixed random trunk)"
@@ -254,10 +242,7 @@ def _compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] 
     except InversionCancelled:
         yield _outputs(session, runs, note + f"\n\n**Stopped** after {len(runs)} of {len(methods)} method(s).")
     finally:  # one flag per running comparison, dropped when it ends
-        with _STOP_LOCK:
-            key = getattr(request, "session_hash", None) or "api"
-            if _STOP.get(key) is stop:
-                del _STOP[key]
+        _STOPS.finish(request, stop)
 
 
 def _on_compare(ctx: Any, image: Any, mode: str, model_id: str, methods: list[str] | None, steps: float, lr: float,
