@@ -155,3 +155,18 @@ def test_browser_makes_a_grid_and_picks_a_cell(page):
     img.click(position={"x": box["width"] * 2.5 / 4, "y": box["height"] * 1.5 / 4})  # row 1, column 2
     page.get_by_text("Picked: seed 4 with rows 0, 1, 2 of seed 2").wait_for()
     screenshot(page, "mixing_grid")
+
+
+@pytest.mark.browser
+def test_browser_crossover_from_an_example(page):
+    page.get_by_role("tab", name="Mixing", exact=True).click()
+    page.get_by_role("tab", name="Crossover / inpainting", exact=True).click()
+    page.get_by_text("left half of one + right of another").click()   # renders seeds 1 and 2 into A and B
+    page.locator("#mixing-b-info").get_by_text("seed 2").wait_for()
+    page.locator("#mixing-crossover-run").click()
+    page.locator("#mixing-crossover-info").get_by_text("Crossover in").wait_for(timeout=180_000)
+    info = page.locator("#mixing-crossover-info").inner_text()
+    energy = [float(x) for x in re.findall(r"seam (\d+\.\d+) vs (\d+\.\d+)", info)[0]]
+    assert energy[0] < energy[1], info
+    assert page.locator("#mixing-crossover-gallery img").count() == 5
+    screenshot(page, "mixing_crossover")

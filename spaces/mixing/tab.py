@@ -8,6 +8,7 @@ results live in `gr.State` (small CPU arrays) and can be sent on to the other ta
 """
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 from dataclasses import dataclass
@@ -257,16 +258,36 @@ def _render_key(ctx: Any, model_id: str, seed: float | None, name: str | None, s
     return to_uint8_hwc(img)[0], ws.numpy(), labels[0]
 
 
+def _digest(image: Any) -> str:
+    return hashlib.sha256(np.ascontiguousarray(np.asarray(image)[..., :3]).tobytes()).hexdigest()
+
+
 def _on_side_seed(ctx: Any, model_id: str, seed: float | None):
     img, ws, label = _render_key(ctx, model_id, seed, None, None)
-    return img, ws, f"{label} (its latent starts the optimisation)"
+    return img, (ws, _digest(img)), f"{label} (its latent starts the optimisation)"
 
 
 def _on_side_latent(ctx: Any, model_id: str, name: str | None, store: LatentStore | None):
     if not name:
         raise gr.Error("Choose one of this session's latents first.")
     img, ws, label = _render_key(ctx, model_id, None, name, store)
-    return img, ws, f"{label} (its latent starts the optimisation)"
+    return img, (ws, _digest(img)), f"{label} (its latent starts the optimisation)"
+
+
+def _on_example_sides(ctx: Any, model_id: str, seed_a: float | None, seed_b: float | None):
+    """An example sets two seeds: render both sides (their latents start the optimisation)."""
+    return (*_on_side_seed(ctx, model_id, seed_a), *_on_side_seed(ctx, model_id, seed_b))
+
+
+def _side_ws(G: Any, image: Any, side: tuple[np.ndarray, str] | None) -> torch.Tensor | None:
+    """The W+ code rendered into this side, if the image on screen is still that rendering (an
+    upload or example replaces it, and the optimisation then starts from the mean latent)."""
+    if side is None or image is None or _digest(image) != side[1]:
+        return None
+    ws = np.asarray(side[0], dtype=np.float32)
+    if tuple(ws.shape[1:]) != (G.num_ws, G.w_dim):
+        return None  # rendered with another model
+    return torch.from_numpy(ws.copy())
 
 
 def _editor_background(image: np.ndarray | None):
@@ -303,8 +324,8 @@ def _mask(G: Any, choice: str, a: torch.Tensor, editor: Any) -> torch.Tensor:
         return preset_mask(choice, r)
 
 
-def _crossover(ctx: Any, model_id: str, mode: str, image_a: Any, ws_a: np.ndarray | None, image_b: Any,
-               ws_b: np.ndarray | None, mask_choice: str, editor: Any, steps: float, noise_steps: float,
+def _crossover(ctx: Any, model_id: str, mode: str, image_a: Any, side_a: tuple | None, image_b: Any,
+               side_b: tuple | None, mask_choice: str, editor: Any, steps: float, noise_steps: float,
                seam: float, request: Any, progress: gr.Progress | None):
     if mode not in ("crossover", "inpaint"):
         raise gr.Error(f"Mode must be 'crossover' or 'inpaint', not {mode!r}.")
@@ -312,9 +333,7 @@ def _crossover(ctx: Any, model_id: str, mode: str, image_a: Any, ws_a: np.ndarra
     a = _side_tensor(G, image_a, "A")
     b = _side_tensor(G, image_b, "B") if mode == "crossover" else None
     m = _mask(G, mask_choice or "left", a, editor)
-    for w in (ws_a, ws_b):
-        if w is not None and tuple(np.shape(w)[1:]) != (G.num_ws, G.w_dim):
-            raise gr.Error("A side's latent was made with another model; render it again with this one.")
+    ws_a, ws_b = _side_ws(G, image_a, side_a), _side_ws(G, image_b, side_b)
     stop = _STOPS.start(request)
     common = dict(steps=int(steps), noise_steps=int(noise_steps), seam_px=int(seam),
                   perceptual=default_perceptual(ctx.device), progress=progress_callback(progress),
@@ -322,10 +341,9 @@ def _crossover(ctx: Any, model_id: str, mode: str, image_a: Any, ws_a: np.ndarra
     try:
         with user_errors():
             if mode == "crossover":
-                res = crossover(G, a, b, m, ws_a=None if ws_a is None else torch.from_numpy(np.asarray(ws_a)),
-                                ws_b=None if ws_b is None else torch.from_numpy(np.asarray(ws_b)), **common)
+                res = crossover(G, a, b, m, ws_a=ws_a, ws_b=ws_b, **common)
             else:
-                res = inpaint(G, a, m, ws=None if ws_a is None else torch.from_numpy(np.asarray(ws_a)), **common)
+                res = inpaint(G, a, m, ws=ws_a, **common)
     except InversionCancelled as e:
         raise gr.Error("Stopped before the end; the previous result is still on screen.") from e
     finally:
@@ -423,6 +441,11 @@ def build_tab(ctx: Any) -> None:
                         with gr.Row():
                             psi = gr.Slider(0, 1.5, value=1.0, step=0.05, label="Truncation ψ (seeds)")
                             noise = gr.Radio(list(NOISE_MODES), value="const", label="Noise")
+                        gr.Examples([["1,2,3", "4,5,6", "coarse"], ["1,2,3", "4,5,6", "middle"],
+                                     ["10-15", "20-25", "coarse"], ["7,8", "30,31", "fine"]],
+                                    inputs=[src_seeds, dst_seeds, rng], label="Demo-world grids",
+                                    example_labels=["3 × 3, coarse rows", "3 × 3, middle rows", "6 × 6, coarse rows",
+                                                    "2 × 2, fine rows"], api_visibility="private")
                         with gr.Row():
                             grid_btn = gr.Button("Make grid", variant="primary", elem_id="mixing-grid-run")
                             mix_btn = gr.Button("Mix first pair", elem_id="mixing-mix-run")
@@ -437,6 +460,7 @@ def build_tab(ctx: Any) -> None:
                             picked_info = gr.Markdown()
                 grid_state = gr.State(None)
             with gr.Tab("Crossover / inpainting", id="mixing-crossover"):
+                ws_a, ws_b = gr.State(None), gr.State(None)   # (W+ code, digest of the image it rendered)
                 with gr.Row():
                     with gr.Column(min_width=260):
                         mode = gr.Radio([("Crossover (A's region + B)", "crossover"),
@@ -450,7 +474,7 @@ def build_tab(ctx: Any) -> None:
                         with gr.Row():
                             name_a = gr.Dropdown([], label="or a session latent", min_width=120, allow_custom_value=True)
                             name_a_btn = gr.Button("Use latent as A", size="sm")
-                        info_a = gr.Markdown()
+                        info_a = gr.Markdown(elem_id="mixing-a-info")
                     with gr.Column(min_width=260) as side_b:
                         gr.Markdown("&nbsp;")
                         image_b = gr.Image(label="Image B", type="numpy", image_mode="RGB", format="png",
@@ -461,7 +485,7 @@ def build_tab(ctx: Any) -> None:
                         with gr.Row():
                             name_b = gr.Dropdown([], label="or a session latent", min_width=120, allow_custom_value=True)
                             name_b_btn = gr.Button("Use latent as B", size="sm")
-                        info_b = gr.Markdown()
+                        info_b = gr.Markdown(elem_id="mixing-b-info")
                     with gr.Column(min_width=260):
                         mask_choice = gr.Dropdown(MASK_CHOICES, value="left", label="Mask (what comes from A / "
                                                   "the hole)", elem_id="mixing-mask")
@@ -474,6 +498,14 @@ def build_tab(ctx: Any) -> None:
                             xo_steps = gr.Slider(10, 1000, value=200, step=10, label="W+ steps")
                             xo_noise = gr.Slider(0, 500, value=100, step=10, label="Noise-map steps (StyleGAN2)")
                             seam = gr.Slider(0, 16, value=3, step=1, label="Seam band (px each side, unconstrained)")
+                        gr.Examples(
+                            [[first, "crossover", 1, 2, "left"], [first, "crossover", 3, 4, "upper"],
+                             [first, "crossover", 5, 6, "part:hair"], [first, "inpaint", 7, 7, "part:mouth"]],
+                            inputs=[model, mode, seed_a, seed_b, mask_choice], label="Demo-world faces (seeds)",
+                            example_labels=["left half of one + right of another", "upper + lower halves",
+                                            "hair of one on another", "inpaint the mouth"], api_visibility="private",
+                            fn=lambda mdl, _op, a, b, _mask: _on_example_sides(ctx, mdl, a, b), run_on_click=True,
+                            outputs=[image_a, ws_a, info_a, image_b, ws_b, info_b], cache_examples=False)
                         with gr.Row():
                             xo_btn = gr.Button("Run", variant="primary", elem_id="mixing-crossover-run")
                             xo_stop = gr.Button("Stop", variant="stop")
@@ -481,7 +513,6 @@ def build_tab(ctx: Any) -> None:
                                         elem_id="mixing-crossover-gallery")
                 xo_slider = gr.ImageSlider(label="Naive paste / result", type="numpy", format="png", height=300)
                 xo_info = gr.Markdown(elem_id="mixing-crossover-info")
-                ws_a, ws_b = gr.State(None), gr.State(None)
             with gr.Tab("Interpolation", id="mixing-interpolation"):
                 with gr.Row():
                     with gr.Column(min_width=300):
@@ -497,6 +528,11 @@ def build_tab(ctx: Any) -> None:
                         with gr.Row():
                             it_psi = gr.Slider(0, 1.5, value=1.0, step=0.05, label="Truncation ψ")
                             want_gif = gr.Checkbox(True, label="Also make a GIF")
+                        gr.Examples([["1,2,3,1", "w", "all"], ["1,2", "z", "all"], ["4,5", "w+", "coarse"]],
+                                    inputs=[it_seeds, space, it_rows], label="Demo-world walks",
+                                    example_labels=["loop through 3 faces in W", "slerp in Z",
+                                                    "only the coarse rows move (pose, shape)"],
+                                    api_visibility="private")
                         it_btn = gr.Button("Make video", variant="primary", elem_id="mixing-interp-run")
                     with gr.Column(min_width=320, scale=2):
                         video = gr.Video(label="Interpolation (MP4)", format="mp4", elem_id="mixing-video",
@@ -539,10 +575,9 @@ def build_tab(ctx: Any) -> None:
                          api_visibility="private")
         name_b_btn.click(partial(_on_side_latent, ctx), [model, name_b, latents], [image_b, ws_b, info_b],
                          api_visibility="private")
-        image_a.upload(lambda: (None, "uploaded (centre-cropped; the optimisation starts from the mean latent)"),
-                       None, [ws_a, info_a], api_visibility="private", queue=False)
-        image_b.upload(lambda: (None, "uploaded (centre-cropped; the optimisation starts from the mean latent)"),
-                       None, [ws_b, info_b], api_visibility="private", queue=False)
+        uploaded = "uploaded (centre-cropped; the optimisation starts from the mean latent)"
+        image_a.upload(lambda: uploaded, None, info_a, api_visibility="private", queue=False)
+        image_b.upload(lambda: uploaded, None, info_b, api_visibility="private", queue=False)
         image_a.change(_editor_background, image_a, editor, api_visibility="private", queue=False)
         mode.change(lambda m: gr.update(visible=m == "crossover"), mode, side_b, api_visibility="private",
                     queue=False)
