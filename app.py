@@ -45,6 +45,8 @@ THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="slate")  # bundled f
 CSS = """
 #status-line { font-size: 0.85em; opacity: 0.85; }
 #generate-gallery { min-height: 260px; }
+/* small generators (64 px) shown large and crisp in single-image views */
+.pixel-view img { image-rendering: pixelated; min-width: 220px; min-height: 220px; object-fit: contain; }
 """
 
 

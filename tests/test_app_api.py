@@ -37,7 +37,9 @@ PUBLIC = {"/generate", "/send_to_mixing", "/send_to_local_editing", "/send_to_te
           # Inversion tab (tested in tests/test_inversion_tab.py)
           "/align", "/invert", "/compare", "/send_inversion_latent", "/download_latent", "/upload_latent",
           # Mixing tab (tested in tests/test_mixing_tab.py)
-          "/mix", "/mixing_grid", "/crossover", "/interpolate", "/send_mixing_latent"}
+          "/mix", "/mixing_grid", "/crossover", "/interpolate", "/send_mixing_latent",
+          # Local editing tab (tested in tests/test_editing.py)
+          "/edit_direction", "/edit_stylespace", "/send_edit_latent"}
 SEND = ["/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing", "/send_to_inversion"]
 TIMEOUT = 120
 

@@ -1,29 +1,343 @@
-"""Local editing tab: Editing in Style, Retrieve in Style, StyleSpace, linear directions, StyleFlow.
+"""Local editing tab: linear latent directions (InterFaceGAN, GANSpace, SeFa, direction files) and
+StyleSpace channel edits, on seeds or on latents the session sent here (inverted photos, mixes).
 
-The methods land with the local-editing issue; this tab already offers the registry's models
-and shows the latents the session sent here.
+Layout and wiring only; the work is `shared.editing` (directions, StyleSpace) and the demo world's
+fitted directions (`shared.demo.bundle.load_demo_directions`). Editing in Style, Retrieve in Style
+and StyleFlow are listed as planned: they are not implemented yet.
 """
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from spaces.family import FamilySpec, build_family_tab
+import gradio as gr
+import numpy as np
+import torch
 
-SPEC = FamilySpec(
-    key="local-editing",
-    title="Local editing",
-    purpose=("### Local editing\nChange one thing about a face (the eyes, the smile, the hair, the lighting) and "
-             "leave the rest alone, with several published methods side by side on the same latent."),
-    methods=(
-        ("Editing in Style (Collins et al., 2020)", "part clusters of a layer's activations; transfer a part's style from a reference"),
-        ("Retrieve in Style (Chong et al., 2021)", "part-specific style channels; transfer and retrieval of eyes, nose, mouth, hair, pose"),
-        ("StyleSpace (Wu et al., 2021)", "edit single style channels; find the channels that control a drawn region"),
-        ("Linear directions", "InterFaceGAN boundaries, GANSpace (PCA of W) and SeFa (closed-form factorisation)"),
-        ("StyleFlow (Abdal et al., 2021)", "attribute and lighting sliders through a conditional normalising flow"),
-    ),
-    receives_latents=True,
-)
+from shared import hub
+from shared.demo.bundle import load_demo_directions
+from shared.editing.directions import cached_ganspace, edit_strip, load_direction_file, sefa
+from shared.editing.stylespace import channel_names, edit_channels, style_stats
+from shared.generation import parse_seeds
+from shared.images import to_uint8_hwc
+from shared.latent_store import LatentEntry, LatentStore
+from shared.mixing import resolve_rows, ws_from_seeds
+from spaces.family import inbox_markdown
+from spaces.handlers import gpu, model_card, progress_callback, user_errors
+from spaces.model_picker import card_summary, default_model, model_choices
+
+TASK = "local-editing"
+ARCHS = ("stylegan2", "stylegan3")
+METHODS = [("InterFaceGAN (fitted boundaries)", "interfacegan"), ("GANSpace (PCA of W)", "ganspace"),
+           ("SeFa (closed-form factorisation)", "sefa"), ("Direction file (.npy / .pt)", "file")]
+ROWS = [("All rows", "all"), ("Coarse", "coarse"), ("Middle", "middle"), ("Fine", "fine"), ("Custom", "custom")]
+COMPONENTS = 16
+SEND_TARGETS = (("text-editing", "Text editing"), ("mixing", "Mixing"), ("inversion", "Inversion"),
+                ("local-editing", "Local editing"))
+UNITS = {"interfacegan": "tenths of the factor's range (the demo world's fitted slope)",
+         "ganspace": "standard deviations of W along the component",
+         "sefa": "units of W (the SeFa paper's scale)",
+         "file": "multiples of the stored vector"}
+
+INTRO = """### Local editing
+Change one thing about a face and leave the rest alone. Pick a source (a seed, or a latent this
+session sent here from Generate, Inversion or Mixing), then move it along a **linear direction**
+(InterFaceGAN boundaries, GANSpace components, SeFa factors or a direction file) or change single
+**StyleSpace** channels. Each edit shows a strip over strengths so you can see what it does."""
+
+PLANNED = """#### Not implemented yet
+Editing in Style (part clusters of a layer's activations and local style transfer), Retrieve in
+Style (part-specific channels and retrieval) and StyleFlow (conditional normalising-flow sliders)
+are planned for this tab; nothing here pretends to run them."""
+
+API_DIRECTION = ("Edit a source (seed text such as '3', or the name of a session latent) along a direction: "
+                 "method 'interfacegan' (direction = a demo factor such as 'smile' or 'hair_color=red'), "
+                 "'ganspace' / 'sefa' (direction = component number), or 'file' (an uploaded .npy/.pt). "
+                 "Returns the strip over strengths, the edited image and a Markdown line.")
+API_STYLESPACE = ("Edit StyleSpace channels of a source (StyleGAN2): layer index, channel, strength in standard "
+                  "deviations. Returns the strip over strengths, the edited image and a Markdown line.")
+
+
+@dataclass(frozen=True, eq=False)
+class EditPick:
+    model_id: str
+    ws: np.ndarray       # [1, num_ws, w_dim]
+    label: str
+
+
+def _generator_choices(ctx: Any) -> list[tuple[str, str]]:
+    return [(label, i) for label, i in model_choices(ctx, TASK) if ctx.registry.get(i).arch in ARCHS]
+
+
+def _generator(ctx: Any, model_id: str | None, progress: gr.Progress | None = None):
+    card = model_card(ctx, model_id)
+    if card.arch not in ARCHS:
+        raise gr.Error(f"{card.id} is a {card.arch} model; editing needs a StyleGAN2 or StyleGAN3 generator.")
+    with user_errors():
+        return card, ctx.models.generator(card.id, progress=progress_callback(progress))
+
+
+def _is_demo(ctx: Any, model_id: str | None) -> bool:
+    return model_id == getattr(ctx.registry, "DEFAULT_GENERATOR_ID", None)
+
+
+def _direction_choices(ctx: Any, model_id: str | None, method: str) -> list[tuple[str, str]]:
+    if method == "interfacegan":
+        if not _is_demo(ctx, model_id):
+            return []
+        ds = load_demo_directions()
+        return [(f"{n} (fit {ds[n].fit:.2f})" + ("" if ds[n].slope > 0 else ": not followed"), n) for n in ds.names()]
+    if method in ("ganspace", "sefa"):
+        return [(f"component {k}", str(k)) for k in range(COMPONENTS)]
+    return []
+
+
+def _on_method(ctx: Any, model_id: str | None, method: str):
+    choices = _direction_choices(ctx, model_id, method)
+    note = f"Strength unit: {UNITS.get(method, '')}."
+    if method == "interfacegan" and not choices:
+        note += (" Fitted boundaries ship for the demo model only; for FFHQ models use a direction file "
+                 "(InterFaceGAN / e4e `age.pt`, `smile.pt`, `pose.pt`).")
+    default = "smile" if method == "interfacegan" and choices else (choices[0][1] if choices else None)
+    return gr.update(choices=choices, value=default, visible=method != "file"), gr.update(visible=method == "file"), note
+
+
+def _on_store(store: LatentStore | None, model_id: str | None):
+    store = store or LatentStore()
+    names = store.list(model_id)
+    latest = store.latest_for(TASK)
+    return gr.update(choices=names, value=latest[0] if latest and latest[0] in names else None)
+
+
+def _source(G: Any, model_id: str, seed: str | None, name: str | None, store: LatentStore | None):
+    if name:
+        try:
+            entry = (store or LatentStore()).get(name)
+        except KeyError as e:
+            raise gr.Error(str(e.args[0])) from None
+        if entry.model_id != model_id:
+            raise gr.Error(f"Latent {name!r} belongs to {entry.model_id}, not {model_id}; pick that model.")
+        return torch.from_numpy(np.array(entry.ws, dtype=np.float32)), name
+    if seed is None or not str(seed).strip():
+        raise gr.Error("Give a source: a seed such as 3, or one of this session's latents.")
+    with user_errors():
+        seeds = parse_seeds(str(seed), max_count=1)
+        return ws_from_seeds(G, seeds), f"seed {seeds[0]}"
+
+
+def _rows(G: Any, choice: str | None, custom: str | None):
+    if choice in (None, "all"):
+        return None
+    with user_errors():
+        if choice == "custom":
+            if not custom or not str(custom).strip():
+                raise gr.Error("Write the custom rows, e.g. 0-3.")
+            return list(resolve_rows(G, str(custom)))
+        return list(resolve_rows(G, choice))
+
+
+def _strengths(strength: float, count: int = 5) -> list[float]:
+    s = float(strength)
+    return [s * t for t in np.linspace(-1, 1, count)]
+
+
+def _strip_outputs(images: torch.Tensor, strengths: list[float]):
+    u8 = to_uint8_hwc(images)
+    gallery = [(img, f"{s:+.2g}") for img, s in zip(u8, strengths)]
+    return gallery, u8[-1]
+
+
+def _on_direction(ctx: Any, model_id: str, seed: str, name: str | None, method: str, direction: str | None,
+                  file: Any, strength: float, rows_choice: str, custom: str, store: LatentStore | None,
+                  progress: gr.Progress | None = None):
+    card, G = _generator(ctx, model_id, progress)
+    ws, label = _source(G, card.id, seed, name, store)
+    rows = _rows(G, rows_choice, custom)
+    t0 = time.perf_counter()
+    with user_errors():
+        if method == "interfacegan":
+            if not _is_demo(ctx, card.id):
+                raise gr.Error("Fitted InterFaceGAN boundaries ship for the demo model only; use a direction file "
+                               "for this model.")
+            ds = load_demo_directions()
+            if direction not in ds.names():
+                raise gr.Error(f"Pick one of the demo directions ({', '.join(ds.names()[:5])}, ...).")
+            if ds[direction].slope <= 0:
+                raise gr.Error(f"The demo generator does not follow the {direction} direction (measured slope "
+                               f"{ds[direction].slope:.3g}); pick another one.")
+            from shared.portraits import FACTORS
+            factor, _, cls = direction.partition("=")
+            spec = next(s for s in FACTORS if s.name == factor)
+            unit_change = 0.1 * (1.0 if cls else spec.high - spec.low)
+            vec = ds.step_for(direction, unit_change)
+            what = f"InterFaceGAN '{direction}'"
+        elif method in ("ganspace", "sefa"):
+            try:
+                k = int(direction or 0)
+            except ValueError:
+                raise gr.Error("Pick a component number from 0 to 15.") from None
+            if not 0 <= k < COMPONENTS:
+                raise gr.Error(f"Pick a component number from 0 to {COMPONENTS - 1}.")
+            if method == "ganspace":
+                basis = cached_ganspace(card.id, G, k=COMPONENTS, progress=progress_callback(progress))
+                vec = basis.vectors[k] * basis.scales[k]
+                what = f"GANSpace component {k} ({basis.info['explained'][k]:.1%} of W's variance)"
+            else:
+                basis = sefa(G, rows, k=COMPONENTS)
+                vec = basis.vectors[k]
+                what = f"SeFa factor {k}"
+        elif method == "file":
+            if file is None:
+                raise gr.Error("Upload a direction file (.npy or .pt) first.")
+            path = file if isinstance(file, str) else getattr(file, "name", None) or file.get("path")
+            vec = load_direction_file(path, G)
+            what = "the uploaded direction"
+        else:
+            raise gr.Error(f"Unknown method {method!r}; choose interfacegan, ganspace, sefa or file.")
+        strengths = _strengths(strength)
+        images, edited = edit_strip(G, ws, vec, strengths, rows)
+    gallery, last = _strip_outputs(images, strengths)
+    rows_note = "all rows" if rows is None else f"rows {', '.join(map(str, rows))}"
+    info = (f"{what} on **{label}**, {rows_note}; strengths {strengths[0]:+.2g} to {strengths[-1]:+.2g} "
+            f"({UNITS[method]}) · {time.perf_counter() - t0:.2f} s")
+    pick = EditPick(card.id, edited[-1:].numpy(), f"{label} + {strength:+.2g} × {what}")
+    return gallery, last, info, pick
+
+
+def _layer_choices(ctx: Any, model_id: str | None):
+    if not model_id or ctx.registry.get(model_id).arch != "stylegan2":
+        return gr.update(choices=[], value=None)
+    card = ctx.registry.get(model_id)
+    if card.builtin is None and hub.cached_path(card) is None:
+        return gr.update(choices=[], value=None)
+    _, G = _generator(ctx, model_id)
+    names = [(label, str(i)) for label, i, _ in channel_names(G)]
+    return gr.update(choices=names, value=names[min(3, len(names) - 1)][1] if names else None)
+
+
+def _on_stylespace(ctx: Any, model_id: str, seed: str, name: str | None, layer: str | None, channel: float,
+                   strength: float, store: LatentStore | None, progress: gr.Progress | None = None):
+    card, G = _generator(ctx, model_id, progress)
+    if G.arch != "stylegan2":
+        raise gr.Error("StyleSpace edits need a StyleGAN2 generator; the StyleGAN3 code has no S-space API.")
+    ws, label = _source(G, card.id, seed, name, store)
+    if layer is None or str(layer).strip() == "":
+        raise gr.Error("Pick a style layer.")
+    t0 = time.perf_counter()
+    with user_errors():
+        stats = style_stats(G, key=card.id)
+        strengths = _strengths(strength)
+        images = torch.cat([edit_channels(G, ws, [(int(layer), int(channel), s)], stats)[0] for s in strengths])
+    gallery, last = _strip_outputs(images, strengths)
+    info = (f"StyleSpace layer {int(layer)}, channel {int(channel)} on **{label}**; strengths "
+            f"{strengths[0]:+.2g} to {strengths[-1]:+.2g} standard deviations · {time.perf_counter() - t0:.2f} s. "
+            f"The edit lives in S (not W+), so it is not sent on as a latent.")
+    return gallery, last, info
+
+
+def _on_send(pick: EditPick | None, target: str, store: LatentStore | None):
+    labels = dict(SEND_TARGETS)
+    if target not in labels:
+        raise gr.Error(f"Unknown target tab {target!r}; choose one of {', '.join(labels.values())}.")
+    if pick is None:
+        raise gr.Error("Make a direction edit first (StyleSpace edits live in S and cannot be sent as W+).")
+    name = f"edit: {pick.label}"[:120]
+    store = (store or LatentStore()).put(name, LatentEntry(pick.model_id, pick.ws, f"Local editing: {pick.label}"),
+                                         for_tab=target)
+    return store, f"Sent **{name}** to **{labels[target]}** ({len(store)} latent(s) in this session)."
 
 
 def build_tab(ctx: Any) -> None:
-    build_family_tab(ctx, SPEC)
+    latents = ctx.latents if ctx.latents is not None else gr.State(LatentStore())
+    choices = _generator_choices(ctx)
+    first = default_model(ctx, choices, getattr(ctx.registry, "DEFAULT_GENERATOR_ID", None))
+    first_dirs = _direction_choices(ctx, first, "interfacegan")
+    with gr.Tab("Local editing", id="local-editing"):
+        gr.Markdown(INTRO)
+        with gr.Row():
+            with gr.Column(min_width=280):
+                model = gr.Dropdown(choices, value=first, label="Generator", elem_id="edit-model")
+                about = gr.Markdown(card_summary(ctx.registry.get(first) if first else None))
+            with gr.Column(min_width=280):
+                seed = gr.Textbox("3", label="Source: seed", elem_id="edit-seed")
+                name = gr.Dropdown([], label="or a latent this session sent here (used when chosen)",
+                                   allow_custom_value=True, elem_id="edit-latent")
+                inbox = gr.Markdown(inbox_markdown(TASK, "Local editing", None), elem_id="local-editing-inbox")
+        pick = gr.State(None)
+        with gr.Tabs():
+            with gr.Tab("Linear directions", id="edit-directions"):
+                with gr.Row():
+                    with gr.Column(min_width=280):
+                        method = gr.Radio(METHODS, value="interfacegan", label="Method")
+                        direction = gr.Dropdown(first_dirs, value="smile" if first_dirs else None,
+                                                label="Direction", allow_custom_value=True, elem_id="edit-direction")
+                        file = gr.File(label="Direction file ([1, 512] or [1, 18, 512]; .npy or .pt)",
+                                       file_types=[".npy", ".pt"], visible=False)
+                        unit = gr.Markdown(f"Strength unit: {UNITS['interfacegan']}.")
+                        strength = gr.Slider(-10, 10, value=3, step=0.1, label="Strength (the strip runs from − to +)")
+                        rows = gr.Radio(ROWS, value="all", label="Rows edited")
+                        custom = gr.Textbox("", label="Custom rows", placeholder="e.g. 0-3")
+                        gr.Examples([["3", "interfacegan", "smile", 3], ["5", "interfacegan", "yaw", 3],
+                                     ["8", "interfacegan", "hair_color=blonde", 4], ["3", "ganspace", "0", 2],
+                                     ["3", "sefa", "1", 5]],
+                                    inputs=[seed, method, direction, strength], label="Demo-world edits",
+                                    example_labels=["smile", "turn the head", "blonde hair", "GANSpace 0",
+                                                    "SeFa 1"], api_visibility="private")
+                        run = gr.Button("Edit", variant="primary", elem_id="edit-run")
+                    with gr.Column(min_width=320, scale=2):
+                        strip = gr.Gallery(label="Strip over strengths", format="png", columns=5, height=220,
+                                           object_fit="contain", elem_id="edit-strip")
+                        edited = gr.Image(label="Edited (strongest +)", format="png", interactive=False, height=256, elem_classes=["pixel-view"])
+                        info = gr.Markdown(elem_id="edit-info")
+            with gr.Tab("StyleSpace channels", id="edit-stylespace"):
+                with gr.Row():
+                    with gr.Column(min_width=280):
+                        layer = _layer_choices(ctx, first)
+                        layer = gr.Dropdown(layer.get("choices", []), value=layer.get("value"), label="Style layer",
+                                            elem_id="edit-layer")
+                        channel = gr.Number(0, precision=0, label="Channel", minimum=0)
+                        s_strength = gr.Slider(-20, 20, value=10, step=0.5, label="Strength (standard deviations)")
+                        s_run = gr.Button("Edit channel", variant="primary", elem_id="edit-s-run")
+                    with gr.Column(min_width=320, scale=2):
+                        s_strip = gr.Gallery(label="Strip over strengths", format="png", columns=5, height=220,
+                                             object_fit="contain", elem_id="edit-s-strip")
+                        s_edited = gr.Image(label="Edited (strongest +)", format="png", interactive=False, height=256, elem_classes=["pixel-view"])
+                        s_info = gr.Markdown(elem_id="edit-s-info")
+        gr.Markdown(PLANNED)
+        with gr.Row():
+            target = gr.Radio([(label, key) for key, label in SEND_TARGETS], value="text-editing",
+                              label="Send the last direction edit to")
+            send = gr.Button("Send latent", elem_id="edit-send")
+        sent = gr.Markdown()
+
+        model.change(lambda m: card_summary(ctx.registry.get(m) if m else None), model, about,
+                     api_visibility="private", queue=False)
+        model.change(partial(_on_method, ctx), [model, method], [direction, file, unit], api_visibility="private",
+                     queue=False)
+        method.change(partial(_on_method, ctx), [model, method], [direction, file, unit], api_visibility="private",
+                      queue=False)
+        latents.change(_on_store, [latents, model], name, api_visibility="private", queue=False)
+        latents.change(partial(inbox_markdown, TASK, "Local editing"), latents, inbox, api_visibility="private",
+                       queue=False)
+        model.change(_on_store, [latents, model], name, api_visibility="private", queue=False)
+        model.change(partial(_layer_choices, ctx), model, layer, api_visibility="private")
+
+        @gpu(duration=60)
+        def edit_direction(*args, progress: gr.Progress = gr.Progress()):
+            return _on_direction(ctx, *args, progress=progress)
+
+        @gpu(duration=60)
+        def edit_stylespace(*args, progress: gr.Progress = gr.Progress()):
+            return _on_stylespace(ctx, *args, progress=progress)
+
+        run.click(edit_direction, [model, seed, name, method, direction, file, strength, rows, custom, latents],
+                  [strip, edited, info, pick], api_name="edit_direction", api_description=API_DIRECTION,
+                  concurrency_id="gpu")
+        s_run.click(edit_stylespace, [model, seed, name, layer, channel, s_strength, latents],
+                    [s_strip, s_edited, s_info], api_name="edit_stylespace", api_description=API_STYLESPACE,
+                    concurrency_id="gpu")
+        send.click(_on_send, [pick, target, latents], [latents, sent], api_name="send_edit_latent",
+                   api_description="Put the last direction edit into the session's latent store for another tab "
+                                   "('text-editing', 'mixing', 'inversion', 'local-editing').")

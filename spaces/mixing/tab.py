@@ -30,6 +30,7 @@ from shared.inversion.compare import default_perceptual, image_to_tensor, prepar
 from shared.latent_store import LatentEntry, LatentStore
 from shared.mixing import (MAX_GRID, interpolate, layer_ranges, resolve_rows, style_mix_images, style_mixing_grid,
                            write_gif, write_video, ws_from_seeds)
+from spaces.family import inbox_markdown
 from spaces.handlers import StopFlags, gpu, model_card, progress_callback, user_errors
 from spaces.model_picker import card_summary, default_model, model_choices
 
@@ -425,6 +426,7 @@ def build_tab(ctx: Any) -> None:
             with gr.Column(scale=2):
                 about = gr.Markdown(about0)
                 ranges = gr.Markdown(ranges0, elem_id="mixing-ranges")
+                inbox = gr.Markdown(inbox_markdown(TASK, "Mixing", None), elem_id="mixing-inbox")
         pick = gr.State(None)
         with gr.Tabs():
             with gr.Tab("Style mixing", id="mixing-style"):
@@ -456,7 +458,7 @@ def build_tab(ctx: Any) -> None:
                         mix_gallery = gr.Gallery(label="Mix", format="png", columns=3, height=220,
                                                  object_fit="contain", elem_id="mixing-mix")
                         with gr.Row():
-                            picked = gr.Image(label="Picked mix", format="png", interactive=False, height=180)
+                            picked = gr.Image(label="Picked mix", format="png", interactive=False, height=180, elem_classes=["pixel-view"])
                             picked_info = gr.Markdown()
                 grid_state = gr.State(None)
             with gr.Tab("Crossover / inpainting", id="mixing-crossover"):
@@ -467,7 +469,7 @@ def build_tab(ctx: Any) -> None:
                                          ("Inpainting (fill A's masked hole)", "inpaint")], value="crossover",
                                         label="Operation")
                         image_a = gr.Image(label="Image A", type="numpy", image_mode="RGB", format="png",
-                                           sources=["upload", "clipboard"], height=200, elem_id="mixing-a")
+                                           sources=["upload", "clipboard"], height=200, elem_id="mixing-a", elem_classes=["pixel-view"])
                         with gr.Row():
                             seed_a = gr.Number(1, precision=0, label="Seed A", min_width=80)
                             seed_a_btn = gr.Button("Render seed A", size="sm", elem_id="mixing-a-seed")
@@ -478,7 +480,7 @@ def build_tab(ctx: Any) -> None:
                     with gr.Column(min_width=260) as side_b:
                         gr.Markdown("&nbsp;")
                         image_b = gr.Image(label="Image B", type="numpy", image_mode="RGB", format="png",
-                                           sources=["upload", "clipboard"], height=200, elem_id="mixing-b")
+                                           sources=["upload", "clipboard"], height=200, elem_id="mixing-b", elem_classes=["pixel-view"])
                         with gr.Row():
                             seed_b = gr.Number(2, precision=0, label="Seed B", min_width=80)
                             seed_b_btn = gr.Button("Render seed B", size="sm", elem_id="mixing-b-seed")
@@ -549,6 +551,7 @@ def build_tab(ctx: Any) -> None:
         model.change(partial(_on_model, ctx), model, [about, ranges], api_visibility="private")
         store_outputs = [src_names, dst_names, it_names, name_a, name_b]
         latents.change(_on_store, [latents, model], store_outputs, api_visibility="private", queue=False)
+        latents.change(partial(inbox_markdown, TASK, "Mixing"), latents, inbox, api_visibility="private", queue=False)
         model.change(_on_store, [latents, model], store_outputs, api_visibility="private", queue=False)
 
         mix_inputs = [model, src_seeds, src_names, dst_seeds, dst_names, rng, custom, psi, noise, latents]

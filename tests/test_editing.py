@@ -1,0 +1,226 @@
+"""Latent directions (InterFaceGAN files, GANSpace, SeFa), StyleSpace channel edits, the demo
+world's direction figures, and the Local editing tab through its API and in a browser."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+
+from shared import registry
+from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from shared.editing.directions import (apply_direction, edit_strip, ganspace, load_direction_file, sefa,
+                                       style_affines)
+from shared.editing.stylespace import channel_names, edit_channels, style_stats
+from shared.generation import InputError
+from shared.mixing import style_mix_images, ws_from_seeds
+from tests.test_app_api import app, call, client, png  # noqa: F401 - fixtures
+from tests.test_browser import browser, page, screenshot, url  # noqa: F401 - fixtures
+
+torch.set_num_threads(1)
+DEMO = registry.DEFAULT_GENERATOR_ID
+
+
+@pytest.fixture(scope="module")
+def sg2() -> StyleGAN2Generator:
+    cfg = StyleGAN2Config(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2,
+                          channels=((4, 32), (8, 32), (16, 16), (32, 8)))
+    return StyleGAN2Generator(cfg).init_random_(torch.Generator().manual_seed(1)).eval()
+
+
+@pytest.fixture(scope="module")
+def sg3():
+    from shared.archs.stylegan3 import StyleGAN3Config, StyleGAN3Generator
+    cfg = StyleGAN3Config(z_dim=16, w_dim=16, img_resolution=32, channel_base=256, channel_max=16, num_layers=6,
+                          num_critical=2, mapping_layers=2, mapping_lr=1.0)
+    return StyleGAN3Generator(cfg, generator=torch.Generator().manual_seed(4)).eval()
+
+
+# ---- SeFa ---------------------------------------------------------------------------------------------
+def test_sefa_directions_are_orthonormal_eigenvectors(sg2):
+    basis = sefa(sg2, k=8)
+    v = basis.vectors.double()
+    assert v.shape == (8, sg2.w_dim)
+    assert torch.allclose(v @ v.T, torch.eye(8, dtype=torch.float64), atol=1e-5)
+    a = torch.cat([w for _, w in style_affines(sg2)]).double()
+    a = a / a.norm(dim=0, keepdim=True)
+    ata = a.T @ a
+    for i in range(8):  # A^T A v = lambda v, lambda = scale^2, in decreasing order
+        assert torch.allclose(ata @ v[i], basis.scales[i].double() ** 2 * v[i], atol=1e-4)
+    assert (basis.scales[:-1] >= basis.scales[1:]).all()
+    assert torch.equal(sefa(sg2, k=8).vectors, basis.vectors)          # deterministic, signs fixed
+    coarse = sefa(sg2, rows=[0, 1], k=4)
+    assert coarse.info["layers"] < basis.info["layers"] and not torch.allclose(coarse.vectors, basis.vectors[:4])
+
+
+def test_sefa_on_stylegan3_and_bad_rows(sg3, sg2):
+    basis = sefa(sg3, k=4)
+    assert basis.vectors.shape == (4, sg3.w_dim)
+    with pytest.raises(InputError, match="No style layer"):
+        sefa(sg2, rows=[99])
+
+
+# ---- GANSpace -----------------------------------------------------------------------------------------
+def test_ganspace_is_the_pca_of_w(sg2):
+    basis = ganspace(sg2, samples=4000, k=4, seed=3)
+    g = torch.Generator().manual_seed(3)
+    w = torch.cat([sg2.mapping(torch.randn([2000, sg2.z_dim], generator=g))[:, 0] for _ in range(2)]).double()
+    cov = torch.cov(w.T)
+    for i in range(4):
+        v = basis.vectors[i].double()
+        assert torch.allclose(cov @ v, basis.scales[i].double() ** 2 * v, atol=1e-4 * float(cov.abs().max()))
+    proj = (w - w.mean(0)) @ basis.vectors.double().T
+    assert torch.allclose(proj.std(0), basis.scales.double(), rtol=1e-3)
+    assert torch.equal(ganspace(sg2, samples=4000, k=4, seed=3).vectors, basis.vectors)
+
+
+# ---- applying directions -------------------------------------------------------------------------------
+def test_apply_direction_rows_and_strip(sg2):
+    ws = ws_from_seeds(sg2, [1])
+    d = torch.randn(sg2.w_dim, generator=torch.Generator().manual_seed(0))
+    out = apply_direction(sg2, ws, d, 2.0, rows=[0, 1])
+    assert torch.allclose(out[:, :2] - ws[:, :2], 2 * d.expand(2, -1)[None])
+    assert torch.equal(out[:, 2:], ws[:, 2:])
+    imgs, edited = edit_strip(sg2, ws, d, [-1.0, 0.0, 1.0])
+    assert imgs.shape == (3, 3, 32, 32) and torch.equal(edited[1:2], ws)
+    same = style_mix_images(sg2, ws, ws, list(range(sg2.num_ws)))
+    assert torch.allclose(imgs[1:2], same, atol=1e-6)
+    with pytest.raises(InputError, match="Row 40 does not exist"):
+        apply_direction(sg2, ws, d, 1.0, rows=[40])
+    with pytest.raises(InputError, match="1 to 11 strengths"):
+        edit_strip(sg2, ws, d, list(range(12)))
+
+
+@pytest.mark.parametrize("shape", [(1, 32), (32,), (1, 8, 32)])
+@pytest.mark.parametrize("suffix", [".npy", ".pt"])
+def test_direction_files_in_the_official_layouts(sg2, tmp_path, shape, suffix):
+    """InterFaceGAN boundaries are [1, 512] .npy; e4e's `interfacegan_directions/*.pt` are [1, 512]
+    tensors; StyleCLIP-style per-layer offsets are [1, 18, 512]."""
+    arr = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    path = tmp_path / f"d{suffix}"
+    np.save(path, arr) if suffix == ".npy" else torch.save(torch.from_numpy(arr), path)
+    d = load_direction_file(path, sg2)
+    assert d.shape == (1, sg2.num_ws, sg2.w_dim)
+    want = torch.from_numpy(arr).reshape(-1, sg2.w_dim)
+    assert torch.allclose(d[0], want.expand(sg2.num_ws, -1) if want.shape[0] == 1 else want)
+
+
+def test_bad_direction_files(sg2, tmp_path):
+    np.save(tmp_path / "wrong.npy", np.zeros((1, 7), np.float32))
+    with pytest.raises(InputError, match=r"shape \[7\]|shape \[1, 7\]"):
+        load_direction_file(tmp_path / "wrong.npy", sg2)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(InputError, match="could not be read"):
+        load_direction_file(tmp_path / "junk.pt", sg2)
+    with pytest.raises(InputError, match="No direction file"):
+        load_direction_file(tmp_path / "missing.npy", sg2)
+
+
+# ---- StyleSpace -----------------------------------------------------------------------------------------
+def test_stylespace_channel_edit_changes_only_that_channel(sg2):
+    stats = style_stats(sg2, samples=500)
+    ws = ws_from_seeds(sg2, [2])
+    base, styles0 = edit_channels(sg2, ws, [], stats)
+    img, styles = edit_channels(sg2, ws, [(3, 5, 4.0)], stats)
+    for i, (a, b) in enumerate(zip(styles0, styles)):
+        if i == 3:
+            assert torch.allclose(b[:, 5] - a[:, 5], 4.0 * stats.std[3][5].expand(1))
+            assert torch.equal(torch.cat([a[:, :5], a[:, 6:]], 1), torch.cat([b[:, :5], b[:, 6:]], 1))
+        else:
+            assert torch.equal(a, b)
+    assert (img - base).abs().max() > 1e-3
+    same = style_mix_images(sg2, ws, ws, list(range(sg2.num_ws)))
+    assert torch.allclose(base, same, atol=1e-5)
+    labels = channel_names(sg2)
+    assert len(labels) == len(styles0) and "toRGB" in labels[1][0]
+    with pytest.raises(InputError, match="channels 0 to"):
+        edit_channels(sg2, ws, [(3, 999, 1.0)], stats)
+
+
+def test_stylespace_refuses_stylegan3(sg3):
+    with pytest.raises(InputError, match="StyleGAN2"):
+        style_stats(sg3, samples=10)
+
+
+# ---- the demo world's directions (issue 7, item 6) -----------------------------------------------------
+@pytest.mark.slow
+def test_demo_directions_move_their_factors():
+    """The fitted InterFaceGAN directions of the demo world, judged by the predictor on 100 fresh
+    latents: the geometry and lighting directions move their factor the requested way for >= 90 %
+    of the edits and more than they move the other factors (measured: see the note)."""
+    from shared import load_generator
+    from shared.demo.bundle import bundle_file, load_demo_directions
+    from shared.demo.edit_eval import SUCCESS_TARGET, direction_report
+    from shared.demo.predictor import DEFAULT_PATH, load_predictor
+    G = load_generator(bundle_file("generator.safetensors")).eval()
+    names = ["face_width", "face_length", "skin_tone", "light_azimuth", "light_elevation"]
+    r = direction_report(G, load_predictor(DEFAULT_PATH), load_demo_directions(), names=names)
+    for name in names:
+        assert r[name]["success"] >= SUCCESS_TARGET, (name, r[name])
+        assert r[name]["target_change"] > r[name]["other_change"], (name, r[name])
+
+
+# ---- the tab ---------------------------------------------------------------------------------------------
+def direction(client, method="interfacegan", d="smile", strength=3.0, seed="3", name=None, file=None, rows="all",
+              custom=""):
+    return call(client, DEMO, seed, name, method, d, file, strength, rows, custom, api_name="/edit_direction")
+
+
+def test_edit_direction_endpoints(client, app):
+    G = app[1].models.generator(DEMO)
+    strip, edited, info = direction(client)
+    assert [g["caption"] for g in strip] == ["-3", "-1.5", "+0", "+1.5", "+3"]
+    images = [png(g["image"]) for g in strip]
+    assert all(i.shape == (64, 64, 3) for i in images)
+    base = style_mix_images(G, ws_from_seeds(G, [3]), ws_from_seeds(G, [3]), list(range(G.num_ws)))
+    assert np.abs(images[2].astype(int) - png_of(base).astype(int)).max() <= 1
+    assert np.abs(images[4].astype(float) - images[0].astype(float)).mean() > 2  # the edit changes the face
+    assert "InterFaceGAN 'smile' on **seed 3**" in info
+    strip, _, info = direction(client, "sefa", "1", 5.0, rows="coarse")
+    assert len(strip) == 5 and "SeFa factor 1" in info and "rows 0, 1, 2" in info
+    strip, _, info = direction(client, "ganspace", "0", 2.0)
+    assert "GANSpace component 0" in info and "% of W's variance" in info
+
+
+def png_of(img: torch.Tensor) -> np.ndarray:
+    from shared.images import to_uint8_hwc
+    return to_uint8_hwc(img)[0]
+
+
+def test_edit_with_an_uploaded_direction_file(client, tmp_path):
+    path = tmp_path / "smile.npy"
+    np.save(path, np.random.default_rng(1).standard_normal((1, 128)).astype(np.float32))
+    strip, _, info = direction(client, "file", None, 1.0, file=handle_file(str(path)))
+    assert len(strip) == 5 and "the uploaded direction" in info
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "interfacegan", "d": "ears"}, "Pick one of the demo directions"),
+    ({"method": "sefa", "d": "99"}, "component number"),
+    ({"method": "file", "d": None}, "Upload a direction file"),
+    ({"seed": ""}, "Give a source"),
+    ({"name": "nope"}, "No latent called 'nope'"),
+    ({"rows": "custom", "custom": ""}, "custom rows"),
+])
+def test_edit_bad_inputs_are_sentences(client, kwargs, message):
+    with pytest.raises(AppError, match=re.compile(message)):
+        direction(client, **kwargs)
+
+
+def test_stylespace_endpoint(client):
+    strip, edited, info = call(client, DEMO, "3", None, "3", 7, 10.0, api_name="/edit_stylespace")
+    assert len(strip) == 5 and "StyleSpace layer 3, channel 7" in info
+    with pytest.raises(AppError, match="channels 0 to"):
+        call(client, DEMO, "3", None, "3", 100000, 10.0, api_name="/edit_stylespace")
+
+
+@pytest.mark.browser
+def test_browser_edits_a_smile(page):
+    page.get_by_role("tab", name="Local editing", exact=True).click()
+    page.locator("#edit-run").click()
+    page.locator("#edit-info").get_by_text("InterFaceGAN 'smile'").wait_for()
+    assert page.locator("#edit-strip img").count() == 5
+    screenshot(page, "local_editing")
