@@ -443,6 +443,8 @@ def _check_content(card: ModelCard, path: Path) -> None:
 
 
 def _magic_ok(fmt: str, head: bytes, size: int) -> bool:
+    if fmt == "latent-direction":  # .npy or a torch file
+        return head.startswith(b"\x93NUMPY") or head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")
     if fmt in ("rosinality-pt", "psp-pt", "torch-state-dict"):
         return head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")  # torch zip or legacy pickle
     if fmt == "nvlabs-pkl":

@@ -197,6 +197,18 @@ def test_edit_with_an_uploaded_direction_file(client, tmp_path):
     assert len(strip) == 5 and "the uploaded direction" in info
 
 
+def test_edit_with_a_registered_direction_record(client, tmp_path, monkeypatch):
+    """The interfacegan-ffhq-* records are local files; pointed at one, the tab uses it (here a
+    [1, 128] tensor so that it fits the demo model)."""
+    path = tmp_path / "smile.pt"
+    torch.save(torch.randn(1, 128, generator=torch.Generator().manual_seed(2)), path)
+    with pytest.raises(AppError, match="interfacegan-ffhq-smile is not on this machine"):
+        direction(client, "file", "interfacegan-ffhq-smile", 1.0)
+    monkeypatch.setenv("HUB_MODEL_PATH_INTERFACEGAN_FFHQ_SMILE", str(path))
+    strip, _, info = direction(client, "file", "interfacegan-ffhq-smile", 1.0)
+    assert len(strip) == 5 and "the registered direction interfacegan-ffhq-smile" in info
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"method": "interfacegan", "d": "ears"}, "Pick one of the demo directions"),
     ({"method": "sefa", "d": "99"}, "component number"),

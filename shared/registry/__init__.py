@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from shared.registry import auxiliary, demo, encoders, eg3d, stylegan2, stylegan3, stylenerf
+from shared.registry import auxiliary, demo, editing, encoders, eg3d, stylegan2, stylegan3, stylenerf
 from shared.registry._card import (
     ARCHS, FORMATS, TASKS, BuiltinSource, HubSource, LocalSource, ModelCard, Source, env_var_for,
 )
@@ -76,7 +76,7 @@ def cards() -> list[ModelCard]:
         return list(_cards.values())
 
 
-for _module in (demo, stylegan2, stylegan3, encoders, stylenerf, eg3d, auxiliary):
+for _module in (demo, stylegan2, stylegan3, encoders, stylenerf, eg3d, editing, auxiliary):
     for _record in _module.CARDS:
         register(_record)
 del _module, _record

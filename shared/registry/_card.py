@@ -28,6 +28,7 @@ FORMATS = frozenset({
     "open-clip-safetensors",  # open_clip state dict in safetensors
     "timm-safetensors",       # timm state dict in safetensors
     "torch-state-dict",       # a plain torch.save(state_dict) file (read with weights_only=True)
+    "latent-direction",       # a W / W+ direction: .npy [1, w_dim] or [1, num_ws, w_dim], or a torch tensor
 })
 
 # Architectures a record may name (`arch` field).
@@ -35,6 +36,7 @@ ARCHS = frozenset({
     "stylegan2", "stylegan3", "stylenerf", "eg3d",
     "e4e", "psp", "restyle-psp", "restyle-e4e",
     "dlib-shape-predictor", "vgg16", "clip-vit", "open-clip", "arcface-ir-se",
+    "styleflow-cnf", "latent-direction",
 })
 
 # Task tags (`tasks` field); the tabs ask the registry for models by these.

@@ -39,7 +39,7 @@ SEND_TARGETS = (("text-editing", "Text editing"), ("mixing", "Mixing"), ("invers
 UNITS = {"interfacegan": "tenths of the factor's range (the demo world's fitted slope)",
          "ganspace": "standard deviations of W along the component",
          "sefa": "units of W (the SeFa paper's scale)",
-         "file": "multiples of the stored vector"}
+         "file": "multiples of the stored vector (an upload, or a registered file picked under Direction)"}
 
 INTRO = """### Local editing
 Change one thing about a face and leave the rest alone. Pick a source (a seed, or a latent this
@@ -91,6 +91,9 @@ def _direction_choices(ctx: Any, model_id: str | None, method: str) -> list[tupl
         return [(f"{n} (fit {ds[n].fit:.2f})" + ("" if ds[n].slope > 0 else ": not followed"), n) for n in ds.names()]
     if method in ("ganspace", "sefa"):
         return [(f"component {k}", str(k)) for k in range(COMPONENTS)]
+    if method == "file":
+        return [(f"{i} (registered: {ctx.registry.get(i).description.split(';')[0][:60]})", i)
+                for i in ctx.registry.ids(task=TASK) if ctx.registry.get(i).arch == "latent-direction"]
     return []
 
 
@@ -100,8 +103,9 @@ def _on_method(ctx: Any, model_id: str | None, method: str):
     if method == "interfacegan" and not choices:
         note += (" Fitted boundaries ship for the demo model only; for FFHQ models use a direction file "
                  "(InterFaceGAN / e4e `age.pt`, `smile.pt`, `pose.pt`).")
-    default = "smile" if method == "interfacegan" and choices else (choices[0][1] if choices else None)
-    return gr.update(choices=choices, value=default, visible=method != "file"), gr.update(visible=method == "file"), note
+    default = ("smile" if method == "interfacegan" and choices else None if method == "file"
+               else choices[0][1] if choices else None)
+    return gr.update(choices=choices, value=default), gr.update(visible=method == "file"), note
 
 
 def _on_store(store: LatentStore | None, model_id: str | None):
@@ -189,11 +193,20 @@ def _on_direction(ctx: Any, model_id: str, seed: str, name: str | None, method: 
                 vec = basis.vectors[k]
                 what = f"SeFa factor {k}"
         elif method == "file":
-            if file is None:
-                raise gr.Error("Upload a direction file (.npy or .pt) first.")
-            path = file if isinstance(file, str) else getattr(file, "name", None) or file.get("path")
-            vec = load_direction_file(path, G)
-            what = "the uploaded direction"
+            if file is None and direction and direction in ctx.registry.ids():
+                record = ctx.registry.get(direction)
+                path = hub.cached_path(record)
+                if path is None:
+                    raise gr.Error(f"{record.id} is not on this machine; get it from {record.manual_url} and set "
+                                   f"{record.env_var} to its path (see the Models tab).")
+                vec = load_direction_file(path, G)
+                what = f"the registered direction {record.id}"
+            else:
+                if file is None:
+                    raise gr.Error("Upload a direction file (.npy or .pt) first, or pick a registered one.")
+                path = file if isinstance(file, str) else getattr(file, "name", None) or file.get("path")
+                vec = load_direction_file(path, G)
+                what = "the uploaded direction"
         else:
             raise gr.Error(f"Unknown method {method!r}; choose interfacegan, ganspace, sefa or file.")
         strengths = _strengths(strength)
