@@ -236,3 +236,66 @@ def test_browser_edits_a_smile(page):
     page.locator("#edit-info").get_by_text("InterFaceGAN 'smile'").wait_for()
     assert page.locator("#edit-strip img").count() == 5
     screenshot(page, "local_editing")
+
+
+# ---- Editing in Style ---------------------------------------------------------------------------------
+def test_spherical_kmeans_separates_directions():
+    from shared.editing.local_style import spherical_kmeans
+    g = torch.Generator().manual_seed(0)
+    a = torch.tensor([1.0, 0, 0]) + 0.05 * torch.randn(50, 3, generator=g)
+    b = torch.tensor([0, 1.0, 0]) * 7 + 0.05 * torch.randn(50, 3, generator=g)  # scale does not matter
+    centres, labels = spherical_kmeans(torch.cat([a, b]), 2, seed=1)
+    assert len(set(labels[:50].tolist())) == 1 and len(set(labels[50:].tolist())) == 1
+    assert labels[0] != labels[50] and torch.allclose(centres.norm(dim=1), torch.ones(2), atol=1e-5)
+    with pytest.raises(InputError, match="Choose 2 to"):
+        spherical_kmeans(a, 1)
+
+
+def test_catalogue_and_transfer_on_a_small_generator(sg2):
+    from shared.editing.local_style import build_catalog, locality, part_maps, transfer_part
+    cat = build_catalog(sg2, k=4, samples=16, seed=2)
+    assert len(cat.contributions) == len(sg2.style_layers)
+    for m, layer in zip(cat.contributions, sg2.style_layers):
+        assert m.shape == (4, layer.channels)
+        assert torch.allclose(m.sum(0), torch.ones(layer.channels), atol=1e-4)  # shares over parts add to 1
+    ws = ws_from_seeds(sg2, [1, 2])
+    maps = part_maps(sg2, cat, ws)
+    assert maps.shape == (2, 32, 32) and maps.max() < 4
+    same, _ = transfer_part(sg2, cat, ws[:1], ws[:1], [0], min_resolution=4, epsilon=50, rho=0.0)
+    base = style_mix_images(sg2, ws[:1], ws[:1], list(range(sg2.num_ws)))
+    assert torch.allclose(same, base, atol=1e-5)           # the reference equal to the target: no change
+    none, moved = transfer_part(sg2, cat, ws[:1], ws[1:], [0], epsilon=0.0)
+    assert moved == 0 and torch.allclose(none, base, atol=1e-5)
+    img, moved = transfer_part(sg2, cat, ws[:1], ws[1:], [0, 1], rho=0.0, epsilon=50, min_resolution=4)
+    assert moved > 0 and (img - base).abs().max() > 1e-3
+    assert 0 <= locality(base, img, maps[0] <= 1) <= 1
+    again, _ = transfer_part(sg2, cat, ws[:1], ws[1:], [0, 1], rho=0.0, epsilon=50, min_resolution=4)
+    assert torch.equal(img, again)
+    with pytest.raises(InputError, match="clusters among"):
+        transfer_part(sg2, cat, ws[:1], ws[1:], [9])
+
+
+def test_part_catalogue_and_transfer_endpoints(app):
+    from tests.test_app_api import new_client
+    c = new_client(app)
+    with pytest.raises(AppError, match="Build the part catalogue"):
+        call(c, DEMO, "3", None, "20", [], 0.2, 3, api_name="/part_transfer")
+    overlays, info, parts = call(c, DEMO, 6, 32, api_name="/part_catalogue")
+    assert len(overlays) == 8 and "6 parts from spherical k-means" in info
+    labels = [ch[0] for ch in parts["choices"]]
+    assert len(labels) == 6 and any("background" in label for label in labels)  # named from the demo part map
+    gallery, result = call(c, DEMO, "3", None, "20", [parts["choices"][0][1]], 0.2, 3, api_name="/part_transfer")
+    assert [g["caption"] for g in gallery] == ["target: seed 3", "reference: seed 20", "result"]
+    assert re.search(r"\d+ style channels taken from the reference", result) and "inside the chosen part" in result
+
+
+@pytest.mark.browser
+def test_browser_builds_a_part_catalogue_and_transfers(page):
+    page.get_by_role("tab", name="Local editing", exact=True).click()
+    page.get_by_role("tab", name="Editing in Style", exact=True).click()
+    page.locator("#edit-eis-build").click()
+    page.locator("#edit-eis-info").get_by_text("parts from spherical k-means").wait_for()
+    page.locator("#edit-eis-run").click()
+    page.locator("#edit-eis-result-info").get_by_text("style channels taken from the reference").wait_for()
+    assert page.locator("#edit-eis-overlay img").count() == 8
+    screenshot(page, "local_editing_eis")

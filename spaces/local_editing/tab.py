@@ -1,9 +1,9 @@
 """Local editing tab: linear latent directions (InterFaceGAN, GANSpace, SeFa, direction files) and
 StyleSpace channel edits, on seeds or on latents the session sent here (inverted photos, mixes).
 
-Layout and wiring only; the work is `shared.editing` (directions, StyleSpace) and the demo world's
-fitted directions (`shared.demo.bundle.load_demo_directions`). Editing in Style, Retrieve in Style
-and StyleFlow are listed as planned: they are not implemented yet.
+Layout and wiring only; the work is `shared.editing` (directions, StyleSpace, Editing in Style)
+and the demo world's fitted directions (`shared.demo.bundle.load_demo_directions`). Retrieve in
+Style and the StyleFlow sliders are listed as planned: they are not implemented yet.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ import torch
 from shared import hub
 from shared.demo.bundle import load_demo_directions
 from shared.editing.directions import cached_ganspace, edit_strip, load_direction_file, sefa
+from shared.editing.local_style import (PALETTE, PartCatalog, build_catalog, cluster_overlay, locality, name_clusters,
+                                        part_maps, transfer_part)
 from shared.editing.stylespace import channel_names, edit_channels, style_stats
 from shared.generation import parse_seeds
 from shared.images import to_uint8_hwc
@@ -48,9 +50,9 @@ session sent here from Generate, Inversion or Mixing), then move it along a **li
 **StyleSpace** channels. Each edit shows a strip over strengths so you can see what it does."""
 
 PLANNED = """#### Not implemented yet
-Editing in Style (part clusters of a layer's activations and local style transfer), Retrieve in
-Style (part-specific channels and retrieval) and StyleFlow (conditional normalising-flow sliders)
-are planned for this tab; nothing here pretends to run them."""
+Retrieve in Style (part-specific channels and retrieval) and the StyleFlow sliders (the flow itself
+is in `shared/archs/styleflow.py` and loads `modellarge10k.pt`; the sliders and a demo-world flow
+are to come) are planned for this tab; nothing here pretends to run them."""
 
 API_DIRECTION = ("Edit a source (seed text such as '3', or the name of a session latent) along a direction: "
                  "method 'interfacegan' (direction = a demo factor such as 'smile' or 'hair_color=red'), "
@@ -250,6 +252,64 @@ def _on_stylespace(ctx: Any, model_id: str, seed: str, name: str | None, layer: 
     return gallery, last, info
 
 
+@dataclass(frozen=True, eq=False)
+class CatalogState:
+    """A session's part catalogue (small: cluster centres and contribution matrices)."""
+    model_id: str
+    catalog: PartCatalog
+
+
+def _on_catalog(ctx: Any, model_id: str, k: float, samples: float, progress: gr.Progress | None = None):
+    card, G = _generator(ctx, model_id, progress)
+    if G.arch != "stylegan2":
+        raise gr.Error("Editing in Style needs a StyleGAN2 generator.")
+    t0 = time.perf_counter()
+    with user_errors():
+        catalog = build_catalog(G, k=int(k), samples=int(samples), progress=progress_callback(progress))
+        names = {}
+        if _is_demo(ctx, card.id):
+            from shared.demo.predictor import DEFAULT_PATH, load_predictor
+            names = name_clusters(G, catalog, load_predictor(DEFAULT_PATH))
+        catalog = PartCatalog(catalog.layer, catalog.centres, catalog.contributions, catalog.samples, names)
+        ws = ws_from_seeds(G, list(range(8)))
+        overlay = cluster_overlay(G.synthesis(ws, noise_mode="const").float().cpu(), part_maps(G, catalog, ws))
+    choices = [(f"{k_}: {catalog.names.get(k_, 'cluster')}", k_) for k_ in range(catalog.k)]
+    layer = G.style_layers[catalog.layer]
+    legend = " · ".join(f"<span style='color:rgb{tuple(int(v) for v in PALETTE[k_])}'>■</span> {label}"
+                        for label, k_ in choices)
+    info = (f"{catalog.k} parts from spherical k-means on the {layer.resolution}-px activations (style layer "
+            f"{catalog.layer}) of {catalog.samples} samples · {time.perf_counter() - t0:.1f} s. {legend}")
+    return ([(img, f"seed {i}") for i, img in enumerate(overlay)], info, CatalogState(card.id, catalog),
+            gr.update(choices=choices, value=[choices[0][1]]))
+
+
+def _on_transfer(ctx: Any, model_id: str, seed: str, name: str | None, state: CatalogState | None,
+                 reference: str, clusters: list[int] | None, rho: float, epsilon: float, store: LatentStore | None,
+                 progress: gr.Progress | None = None):
+    card, G = _generator(ctx, model_id, progress)
+    if state is None or state.model_id != card.id:
+        raise gr.Error("Build the part catalogue for this model first.")
+    ws, label = _source(G, card.id, seed, name, store)
+    with user_errors():
+        ref_seeds = parse_seeds(str(reference), max_count=1)
+        ws_ref = ws_from_seeds(G, ref_seeds)
+        parts = [int(c) for c in (clusters or [])]
+        if not parts:
+            raise gr.Error("Choose the part (one or more clusters) to take from the reference.")
+        t0 = time.perf_counter()
+        img, moved = transfer_part(G, state.catalog, ws, ws_ref, parts, rho=float(rho), epsilon=float(epsilon))
+        base = G.synthesis(ws, noise_mode="const").float().cpu().clamp(-1, 1)
+        ref = G.synthesis(ws_ref, noise_mode="const").float().cpu().clamp(-1, 1)
+        region = sum(part_maps(G, state.catalog, ws)[0] == k for k in parts)
+        share = locality(base, img, region)
+    u8 = to_uint8_hwc(torch.cat([base, ref, img]))
+    gallery = [(u8[0], f"target: {label}"), (u8[1], f"reference: seed {ref_seeds[0]}"), (u8[2], "result")]
+    info = (f"{moved} style channels taken from the reference (ρ {float(rho):.2f}, ε {float(epsilon):g}); "
+            f"{share:.0%} of the pixel change lies inside the chosen part · {time.perf_counter() - t0:.2f} s. "
+            f"The result lives in S, so it is not sent on as a latent.")
+    return gallery, info
+
+
 def _on_send(pick: EditPick | None, target: str, store: LatentStore | None):
     labels = dict(SEND_TARGETS)
     if target not in labels:
@@ -318,6 +378,30 @@ def build_tab(ctx: Any) -> None:
                                              object_fit="contain", elem_id="edit-s-strip")
                         s_edited = gr.Image(label="Edited (strongest +)", format="png", interactive=False, height=256, elem_classes=["pixel-view"])
                         s_info = gr.Markdown(elem_id="edit-s-info")
+            with gr.Tab("Editing in Style", id="edit-eis"):
+                gr.Markdown("Cluster a layer's activations into parts (spherical k-means over generated samples), "
+                            "then take one part's appearance from a reference face: the style channels that act "
+                            "mostly inside that part are interpolated to the reference's (Collins et al., 2020).")
+                with gr.Row():
+                    with gr.Column(min_width=280):
+                        with gr.Row():
+                            k = gr.Slider(2, 16, value=8, step=1, label="Parts (k)")
+                            samples = gr.Slider(8, 256, value=64, step=8, label="Samples")
+                        build = gr.Button("Build part catalogue", elem_id="edit-eis-build")
+                        clusters = gr.CheckboxGroup([], label="Part to transfer (clusters)", elem_id="edit-eis-parts")
+                        reference = gr.Textbox("20", label="Reference: seed")
+                        with gr.Row():
+                            rho = gr.Slider(0, 1, value=0.2, step=0.01, label="ρ (least inside share)")
+                            epsilon = gr.Slider(0, 50, value=3, step=0.5, label="ε (outside-share budget)")
+                        transfer = gr.Button("Transfer part", variant="primary", elem_id="edit-eis-run")
+                    with gr.Column(min_width=320, scale=2):
+                        overlays = gr.Gallery(label="Parts on seeds 0-7", format="png", columns=4, height=260,
+                                              object_fit="contain", elem_id="edit-eis-overlay")
+                        eis_info = gr.Markdown(elem_id="edit-eis-info")
+                        eis_gallery = gr.Gallery(label="Transfer", format="png", columns=3, height=220,
+                                                 object_fit="contain", elem_id="edit-eis-result")
+                        eis_result = gr.Markdown(elem_id="edit-eis-result-info")
+                catalog_state = gr.State(None)
         gr.Markdown(PLANNED)
         with gr.Row():
             target = gr.Radio([(label, key) for key, label in SEND_TARGETS], value="text-editing",
@@ -351,6 +435,23 @@ def build_tab(ctx: Any) -> None:
         s_run.click(edit_stylespace, [model, seed, name, layer, channel, s_strength, latents],
                     [s_strip, s_edited, s_info], api_name="edit_stylespace", api_description=API_STYLESPACE,
                     concurrency_id="gpu")
+        @gpu(duration=120)
+        def part_catalogue(*args, progress: gr.Progress = gr.Progress()):
+            return _on_catalog(ctx, *args, progress=progress)
+
+        @gpu(duration=60)
+        def part_transfer(*args, progress: gr.Progress = gr.Progress()):
+            return _on_transfer(ctx, *args, progress=progress)
+
+        build.click(part_catalogue, [model, k, samples], [overlays, eis_info, catalog_state, clusters],
+                    api_name="part_catalogue", concurrency_id="gpu",
+                    api_description="Editing in Style: cluster a StyleGAN2's activations into k parts over N samples "
+                                    "(kept for this session). Returns part overlays on seeds 0-7 and a legend.")
+        transfer.click(part_transfer, [model, seed, name, catalog_state, reference, clusters, rho, epsilon, latents],
+                       [eis_gallery, eis_result], api_name="part_transfer", concurrency_id="gpu",
+                       api_description="Editing in Style: take the chosen clusters' appearance from a reference seed "
+                                       "(rho, epsilon thresholds). Returns [target, reference, result] and the share "
+                                       "of the pixel change inside the part.")
         send.click(_on_send, [pick, target, latents], [latents, sent], api_name="send_edit_latent",
                    api_description="Put the last direction edit into the session's latent store for another tab "
                                    "('text-editing', 'mixing', 'inversion', 'local-editing').")
