@@ -39,7 +39,8 @@ PUBLIC = {"/generate", "/send_to_mixing", "/send_to_local_editing", "/send_to_te
           # Mixing tab (tested in tests/test_mixing_tab.py)
           "/mix", "/mixing_grid", "/crossover", "/interpolate", "/send_mixing_latent",
           # Local editing tab (tested in tests/test_editing.py)
-          "/edit_direction", "/edit_stylespace", "/send_edit_latent", "/part_catalogue", "/part_transfer"}
+          "/edit_direction", "/edit_stylespace", "/send_edit_latent", "/part_catalogue", "/part_transfer",
+          "/find_channels"}
 SEND = ["/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing", "/send_to_inversion"]
 TIMEOUT = 120
 

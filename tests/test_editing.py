@@ -299,3 +299,30 @@ def test_browser_builds_a_part_catalogue_and_transfers(page):
     page.locator("#edit-eis-result-info").get_by_text("style channels taken from the reference").wait_for()
     assert page.locator("#edit-eis-overlay img").count() == 8
     screenshot(page, "local_editing_eis")
+
+
+def test_region_channels_act_inside_the_region(sg2):
+    from shared.editing.stylespace import region_channels
+    ws = ws_from_seeds(sg2, [4])
+    stats = style_stats(sg2, samples=200)
+    region = torch.zeros(32, 32)
+    region[:, :16] = 1
+    found = region_channels(sg2, ws, region, stats, top=5, min_inside=0.6)
+    assert found and all(c.inside >= 0.6 for c in found)
+    assert [c.energy for c in found] == sorted((c.energy for c in found), reverse=True)
+    base, _ = edit_channels(sg2, ws, [], stats)
+    moved, _ = edit_channels(sg2, ws, [(found[0].layer, found[0].channel, 5.0)], stats)
+    change = (moved - base).square().sum(1)[0]
+    assert float(change[:, :16].sum() / change.sum()) == pytest.approx(found[0].inside, abs=1e-4)
+    with pytest.raises(InputError, match="region is empty"):
+        region_channels(sg2, ws, torch.zeros(32, 32), stats)
+
+
+def test_find_channels_endpoint(client):
+    gallery, info, layer, channel = call(client, DEMO, "3", None, "part:background", None, 5.0,
+                                         api_name="/find_channels")
+    assert gallery[0]["caption"] == "source: seed 3" and len(gallery) >= 2
+    assert "| layer | channel | change inside |" in info
+    assert layer is not None and int(channel) >= 0
+    with pytest.raises(AppError, match="Click 'Load the source into the painter'"):
+        call(client, DEMO, "3", None, "drawn", None, 5.0, api_name="/find_channels")

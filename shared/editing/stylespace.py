@@ -3,7 +3,10 @@ Controls for StyleGAN Image Generation", CVPR 2021; betterze/StyleSpace).
 
 S is the list of per-layer style vectors the affines make from W+ (`G.synthesis.styles`). An edit
 adds `strength` standard deviations of one channel (std over sampled latents, as the paper scales
-its edits) to that channel and renders with `G.synthesis.from_styles`. StyleGAN2 only: the
+its edits) to that channel and renders with `G.synthesis.from_styles`. `region_channels` finds the
+channels that act on a drawn region (the paper's localisation by gradient maps, done here by
+finite differences: each channel is moved and the share of the pixel change inside the region
+is measured). StyleGAN2 only: the
 StyleGAN3 code exposes no S-space API. toRGB channels are editable but the paper leaves them out
 of its channel search, so `channel_names` marks them.
 """
@@ -18,7 +21,7 @@ from torch import nn
 
 from shared.generation import InputError
 
-__all__ = ["StyleStats", "channel_names", "edit_channels", "style_stats"]
+__all__ = ["RegionChannel", "StyleStats", "channel_names", "edit_channels", "region_channels", "style_stats"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,3 +100,51 @@ def edit_channels(G: nn.Module, ws: torch.Tensor, edits: Sequence[tuple[int, int
         styles[int(layer)][:, int(channel)] += float(strength) * float(stats.std[int(layer)][int(channel)])
     img = G.synthesis.from_styles(styles, noise_mode=noise_mode)
     return img.float().cpu().clamp(-1, 1), [s.cpu() for s in styles]
+
+
+@dataclass(frozen=True)
+class RegionChannel:
+    """A style channel ranked for a region: share of its effect inside the region and its size."""
+    layer: int
+    channel: int
+    inside: float     # share of the squared pixel change inside the region (0..1)
+    energy: float     # mean squared pixel change inside the region
+
+
+@torch.no_grad()
+def region_channels(G: nn.Module, ws: torch.Tensor, region: torch.Tensor, stats: StyleStats, *, strength: float = 5.0,
+                    top: int = 10, min_inside: float = 0.5, include_torgb: bool = False, batch: int = 64,
+                    progress=None) -> list[RegionChannel]:
+    """The channels that control a region of one image (StyleSpace Sec. 4, by finite differences
+    instead of gradient maps): every channel is moved by `strength` standard deviations; channels
+    whose change falls mostly inside `region` ([R, R] or [1, 1, R, R], 1 = region) rank by the
+    change inside. Returns the top `top` with at least `min_inside` of their change inside."""
+    _check(G)
+    ws = torch.as_tensor(ws, dtype=torch.float32)
+    if ws.shape[0] != 1:
+        raise InputError("Find channels for one latent at a time.")
+    r = int(G.img_resolution)
+    mask = torch.as_tensor(region, dtype=torch.float32).reshape(r, r)
+    if float(mask.sum()) == 0:
+        raise InputError("The region is empty; draw over the part of the face to control.")
+    dev = next(G.parameters()).device
+    styles = G.synthesis.styles(ws.to(dev))
+    base = G.synthesis.from_styles(styles, noise_mode="const").float().cpu().clamp(-1, 1)  # what is shown
+    jobs = [(l.index, c) for l in G.style_layers if include_torgb or not l.is_torgb for c in range(l.channels)]
+    found: list[RegionChannel] = []
+    for start in range(0, len(jobs), batch):
+        chunk = jobs[start:start + batch]
+        edited = [s.repeat(len(chunk), 1) for s in styles]
+        for i, (layer, channel) in enumerate(chunk):
+            edited[layer][i, channel] += float(strength) * float(stats.std[layer][channel])
+        img = G.synthesis.from_styles(edited, noise_mode="const").float().cpu().clamp(-1, 1)
+        change = (img - base).square().sum(dim=1)                               # [B, R, R]
+        inside = (change * mask).flatten(1).sum(1)
+        total = change.flatten(1).sum(1).clamp_min(1e-12)
+        for i, (layer, channel) in enumerate(chunk):
+            found.append(RegionChannel(layer, channel, float(inside[i] / total[i]),
+                                       float(inside[i] / mask.sum())))
+        if progress is not None:
+            progress(min(1.0, (start + batch) / len(jobs)), f"{min(start + batch, len(jobs))} of {len(jobs)} channels")
+    ranked = sorted((c for c in found if c.inside >= min_inside), key=lambda c: c.energy, reverse=True)
+    return ranked[:max(1, int(top))]

@@ -21,7 +21,8 @@ from shared.demo.bundle import load_demo_directions
 from shared.editing.directions import cached_ganspace, edit_strip, load_direction_file, sefa
 from shared.editing.local_style import (PALETTE, PartCatalog, build_catalog, cluster_overlay, locality, name_clusters,
                                         part_maps, transfer_part)
-from shared.editing.stylespace import channel_names, edit_channels, style_stats
+from shared.crossover import PART_PRESETS, mask_from_layers, predicted_part_mask
+from shared.editing.stylespace import channel_names, edit_channels, region_channels, style_stats
 from shared.generation import parse_seeds
 from shared.images import to_uint8_hwc
 from shared.latent_store import LatentEntry, LatentStore
@@ -310,6 +311,55 @@ def _on_transfer(ctx: Any, model_id: str, seed: str, name: str | None, state: Ca
     return gallery, info
 
 
+REGION_CHOICES = [(f"Part: {name} (demo predictor)", f"part:{name}") for name in PART_PRESETS] + \
+    [("Drawn (paint on the source below)", "drawn")]
+
+
+def _on_painter(ctx: Any, model_id: str, seed: str, name: str | None, store: LatentStore | None):
+    """Put the source image (enlarged) into the region painter."""
+    card, G = _generator(ctx, model_id)
+    ws, _ = _source(G, card.id, seed, name, store)
+    img = to_uint8_hwc(G.synthesis(ws, noise_mode="const").float().cpu())[0]
+    k = max(1, 256 // img.shape[0])
+    big = img.repeat(k, 0).repeat(k, 1)
+    return {"background": big, "layers": [], "composite": big}
+
+
+def _on_find_channels(ctx: Any, model_id: str, seed: str, name: str | None, region_choice: str, painter: Any,
+                      strength: float, store: LatentStore | None, progress: gr.Progress | None = None):
+    card, G = _generator(ctx, model_id, progress)
+    if G.arch != "stylegan2":
+        raise gr.Error("StyleSpace needs a StyleGAN2 generator.")
+    ws, label = _source(G, card.id, seed, name, store)
+    t0 = time.perf_counter()
+    with user_errors():
+        img = G.synthesis(ws, noise_mode="const").float().cpu().clamp(-1, 1)
+        if region_choice == "drawn":
+            layers = (painter or {}).get("layers") if isinstance(painter, dict) else None
+            if not layers:
+                raise gr.Error("Click 'Load the source into the painter', paint the region, then search.")
+            region = mask_from_layers(layers, int(G.img_resolution))
+        elif region_choice and region_choice.startswith("part:"):
+            region = predicted_part_mask(img, region_choice.split(":", 1)[1], int(G.img_resolution))
+        else:
+            raise gr.Error("Choose a region: a part or 'Drawn'.")
+        stats = style_stats(G, key=card.id)
+        found = region_channels(G, ws, region, stats, strength=float(strength), top=8,
+                                progress=progress_callback(progress))
+        if not found:
+            raise gr.Error("No channel acts mostly inside that region; draw a larger region or pick another part.")
+        previews = torch.cat([edit_channels(G, ws, [(c.layer, c.channel, float(strength))], stats)[0] for c in found])
+    u8 = to_uint8_hwc(torch.cat([img, previews]))
+    gallery = [(u8[0], f"source: {label}")] + [(u8[i + 1], f"layer {c.layer}, ch {c.channel}: {c.inside:.0%} inside")
+                                               for i, c in enumerate(found)]
+    rows = "\n".join(f"| {c.layer} | {c.channel} | {c.inside:.0%} | {c.energy:.3f} |" for c in found)
+    info = (f"Top channels for the region on **{label}** ({float(region.mean()):.0%} of the image), each moved "
+            f"{float(strength):+g} standard deviations · {time.perf_counter() - t0:.1f} s\n\n"
+            f"| layer | channel | change inside | change energy inside |\n|---|---|---|---|\n{rows}")
+    first = found[0]
+    return gallery, info, gr.update(value=str(first.layer)), first.channel
+
+
 def _on_send(pick: EditPick | None, target: str, store: LatentStore | None):
     labels = dict(SEND_TARGETS)
     if target not in labels:
@@ -378,6 +428,23 @@ def build_tab(ctx: Any) -> None:
                                              object_fit="contain", elem_id="edit-s-strip")
                         s_edited = gr.Image(label="Edited (strongest +)", format="png", interactive=False, height=256, elem_classes=["pixel-view"])
                         s_info = gr.Markdown(elem_id="edit-s-info")
+                gr.Markdown("#### Find the channels that control a region\nEvery channel is moved in turn; those "
+                            "whose change falls mostly inside the region are listed with a preview (StyleSpace, "
+                            "Wu et al., 2021). The best one fills the fields above.")
+                with gr.Row():
+                    with gr.Column(min_width=280):
+                        region = gr.Dropdown(REGION_CHOICES, value="part:hair", label="Region", elem_id="edit-region")
+                        load_painter = gr.Button("Load the source into the painter", size="sm")
+                        painter = gr.ImageEditor(label="Region painter (used with 'Drawn')", type="numpy",
+                                                 image_mode="RGBA", sources=[], transforms=[], layers=False,
+                                                 brush=gr.Brush(colors=["#ff3366"], default_size=16,
+                                                                color_mode="fixed"),
+                                                 canvas_size=(256, 256), height=300, format="png")
+                        find = gr.Button("Find channels", variant="primary", elem_id="edit-find")
+                    with gr.Column(min_width=320, scale=2):
+                        found_gallery = gr.Gallery(label="Top channels (each moved alone)", format="png", columns=5,
+                                                   height=240, object_fit="contain", elem_id="edit-found")
+                        found_info = gr.Markdown(elem_id="edit-found-info")
             with gr.Tab("Editing in Style", id="edit-eis"):
                 gr.Markdown("Cluster a layer's activations into parts (spherical k-means over generated samples), "
                             "then take one part's appearance from a reference face: the style channels that act "
@@ -435,6 +502,18 @@ def build_tab(ctx: Any) -> None:
         s_run.click(edit_stylespace, [model, seed, name, layer, channel, s_strength, latents],
                     [s_strip, s_edited, s_info], api_name="edit_stylespace", api_description=API_STYLESPACE,
                     concurrency_id="gpu")
+        load_painter.click(partial(_on_painter, ctx), [model, seed, name, latents], painter, api_visibility="private")
+
+        @gpu(duration=120)
+        def find_channels(*args, progress: gr.Progress = gr.Progress()):
+            return _on_find_channels(ctx, *args, progress=progress)
+
+        find.click(find_channels, [model, seed, name, region, painter, s_strength, latents],
+                   [found_gallery, found_info, layer, channel], api_name="find_channels", concurrency_id="gpu",
+                   api_description="StyleSpace: the style channels that act mostly inside a region of the source "
+                                   "('part:hair|face|eyes|mouth|background', from the demo predictor). Returns "
+                                   "previews, a table and the best channel's layer and number.")
+
         @gpu(duration=120)
         def part_catalogue(*args, progress: gr.Progress = gr.Progress()):
             return _on_catalog(ctx, *args, progress=progress)
