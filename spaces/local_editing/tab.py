@@ -3,7 +3,8 @@ StyleSpace channel edits, on seeds or on latents the session sent here (inverted
 
 Layout and wiring only; the work is `shared.editing` (directions, StyleSpace, Editing in Style)
 and the demo world's fitted directions (`shared.demo.bundle.load_demo_directions`). Retrieve in
-Style and the StyleFlow sliders are listed as planned: they are not implemented yet.
+Style runs on the Editing in Style catalogue's part channels; the StyleFlow sliders are listed as
+planned.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from shared import hub
 from shared.demo.bundle import load_demo_directions
 from shared.editing.directions import cached_ganspace, edit_strip, load_direction_file, sefa
 from shared.editing.local_style import (PALETTE, PartCatalog, build_catalog, cluster_overlay, locality, name_clusters,
-                                        part_maps, transfer_part)
+                                        part_maps, retrieve, transfer_part)
 from shared.crossover import PART_PRESETS, mask_from_layers, predicted_part_mask
 from shared.editing.stylespace import channel_names, edit_channels, region_channels, style_stats
 from shared.generation import parse_seeds
@@ -51,9 +52,9 @@ session sent here from Generate, Inversion or Mixing), then move it along a **li
 **StyleSpace** channels. Each edit shows a strip over strengths so you can see what it does."""
 
 PLANNED = """#### Not implemented yet
-Retrieve in Style (part-specific channels and retrieval) and the StyleFlow sliders (the flow itself
-is in `shared/archs/styleflow.py` and loads `modellarge10k.pt`; the sliders and a demo-world flow
-are to come) are planned for this tab; nothing here pretends to run them."""
+The StyleFlow sliders (the flow itself is in `shared/archs/styleflow.py` and loads
+`modellarge10k.pt`; the sliders and a demo-world flow are to come) are planned for this tab;
+nothing here pretends to run them. Retrieve in Style uses the Editing in Style part channels."""
 
 API_DIRECTION = ("Edit a source (seed text such as '3', or the name of a session latent) along a direction: "
                  "method 'interfacegan' (direction = a demo factor such as 'smile' or 'hair_color=red'), "
@@ -311,6 +312,59 @@ def _on_transfer(ctx: Any, model_id: str, seed: str, name: str | None, state: Ca
     return gallery, info
 
 
+def _named_channel_choices(ctx: Any, model_id: str | None) -> list[tuple[str, str]]:
+    """The demo world's attribute channels (shared/demo/stylespace_channels.json) as 'layer:channel'."""
+    if not _is_demo(ctx, model_id):
+        return []
+    from shared.demo.attribute_channels import load_attribute_channels
+    table = load_attribute_channels()
+    if not table:
+        return []
+    out = []
+    for factor, rows in table["factors"].items():
+        for r in rows:
+            out.append((f"{factor}: layer {r['layer']}, channel {r['channel']} ({r['effect']:+.2f} of its range per "
+                        f"+{table['strength']:g} σ, {r['purity']:.0%} of the change)", f"{r['layer']}:{r['channel']}"))
+    return out
+
+
+def _on_named_channel(value: str | None):
+    if not value:
+        return gr.update(), gr.update()
+    layer, channel = value.split(":")
+    return gr.update(value=layer), int(channel)
+
+
+def _on_retrieve(ctx: Any, model_id: str, seed: str, name: str | None, state: CatalogState | None, bank: str,
+                 clusters: list[int] | None, rho: float, epsilon: float, store: LatentStore | None,
+                 progress: gr.Progress | None = None):
+    card, G = _generator(ctx, model_id, progress)
+    if state is None or state.model_id != card.id:
+        raise gr.Error("Build the part catalogue for this model first.")
+    ws, label = _source(G, card.id, seed, name, store)
+    parts = [int(c) for c in (clusters or [])]
+    if not parts:
+        raise gr.Error("Choose the part (one or more clusters) to compare.")
+    t0 = time.perf_counter()
+    with user_errors():
+        bank_seeds = parse_seeds(str(bank), max_count=64)
+        bank_ws = ws_from_seeds(G, bank_seeds)
+        names = (store or LatentStore()).list(card.id)
+        if names:  # the session's own latents (inverted photos, mixes) join the bank
+            extra = torch.cat([torch.from_numpy(np.array((store or LatentStore()).get(n).ws)) for n in names])
+            bank_ws = torch.cat([bank_ws, extra])
+        labels = [f"seed {s_}" for s_ in bank_seeds] + names
+        order, sim = retrieve(G, state.catalog, ws, bank_ws, parts, rho=float(rho), epsilon=float(epsilon))
+        top = order[:8]
+        imgs = G.synthesis(torch.cat([ws, bank_ws[top]]), noise_mode="const").float().cpu().clamp(-1, 1)
+    u8 = to_uint8_hwc(imgs)
+    gallery = [(u8[0], f"query: {label}")] + [(u8[i + 1], f"{labels[int(j)]} · {float(sim[i]):.2f}")
+                                               for i, j in enumerate(top)]
+    info = (f"The {len(labels)} faces of the bank ranked by the part's style channels (cosine similarity); best 8 "
+            f"shown · {time.perf_counter() - t0:.2f} s")
+    return gallery, info
+
+
 REGION_CHOICES = [(f"Part: {name} (demo predictor)", f"part:{name}") for name in PART_PRESETS] + \
     [("Drawn (paint on the source below)", "drawn")]
 
@@ -421,6 +475,9 @@ def build_tab(ctx: Any) -> None:
                         layer = gr.Dropdown(layer.get("choices", []), value=layer.get("value"), label="Style layer",
                                             elem_id="edit-layer")
                         channel = gr.Number(0, precision=0, label="Channel", minimum=0)
+                        named = gr.Dropdown(_named_channel_choices(ctx, first), value=None,
+                                            label="Named channels (demo world, found with the predictor)",
+                                            elem_id="edit-named-channel")
                         s_strength = gr.Slider(-20, 20, value=10, step=0.5, label="Strength (standard deviations)")
                         s_run = gr.Button("Edit channel", variant="primary", elem_id="edit-s-run")
                     with gr.Column(min_width=320, scale=2):
@@ -461,6 +518,8 @@ def build_tab(ctx: Any) -> None:
                             rho = gr.Slider(0, 1, value=0.2, step=0.01, label="ρ (least inside share)")
                             epsilon = gr.Slider(0, 50, value=3, step=0.5, label="ε (outside-share budget)")
                         transfer = gr.Button("Transfer part", variant="primary", elem_id="edit-eis-run")
+                        bank = gr.Textbox("0-63", label="Retrieval bank: seeds (this session's latents join it)")
+                        search = gr.Button("Retrieve faces with a similar part", elem_id="edit-retrieve")
                     with gr.Column(min_width=320, scale=2):
                         overlays = gr.Gallery(label="Parts on seeds 0-7", format="png", columns=4, height=260,
                                               object_fit="contain", elem_id="edit-eis-overlay")
@@ -468,6 +527,9 @@ def build_tab(ctx: Any) -> None:
                         eis_gallery = gr.Gallery(label="Transfer", format="png", columns=3, height=220,
                                                  object_fit="contain", elem_id="edit-eis-result")
                         eis_result = gr.Markdown(elem_id="edit-eis-result-info")
+                        retrieved = gr.Gallery(label="Retrieve in Style", format="png", columns=5, height=240,
+                                               object_fit="contain", elem_id="edit-retrieved")
+                        retrieved_info = gr.Markdown(elem_id="edit-retrieved-info")
                 catalog_state = gr.State(None)
         gr.Markdown(PLANNED)
         with gr.Row():
@@ -502,6 +564,9 @@ def build_tab(ctx: Any) -> None:
         s_run.click(edit_stylespace, [model, seed, name, layer, channel, s_strength, latents],
                     [s_strip, s_edited, s_info], api_name="edit_stylespace", api_description=API_STYLESPACE,
                     concurrency_id="gpu")
+        named.change(_on_named_channel, named, [layer, channel], api_visibility="private", queue=False)
+        model.change(lambda m: gr.update(choices=_named_channel_choices(ctx, m), value=None), model, named,
+                     api_visibility="private", queue=False)
         load_painter.click(partial(_on_painter, ctx), [model, seed, name, latents], painter, api_visibility="private")
 
         @gpu(duration=120)
@@ -531,6 +596,14 @@ def build_tab(ctx: Any) -> None:
                        api_description="Editing in Style: take the chosen clusters' appearance from a reference seed "
                                        "(rho, epsilon thresholds). Returns [target, reference, result] and the share "
                                        "of the pixel change inside the part.")
+        @gpu(duration=60)
+        def part_retrieve(*args, progress: gr.Progress = gr.Progress()):
+            return _on_retrieve(ctx, *args, progress=progress)
+
+        search.click(part_retrieve, [model, seed, name, catalog_state, bank, clusters, rho, epsilon, latents],
+                     [retrieved, retrieved_info], api_name="part_retrieve", concurrency_id="gpu",
+                     api_description="Retrieve in Style: rank a bank of seeds (plus this session's latents) by the "
+                                     "similarity of the chosen part's style channels to the source's; best 8 shown.")
         send.click(_on_send, [pick, target, latents], [latents, sent], api_name="send_edit_latent",
                    api_description="Put the last direction edit into the session's latent store for another tab "
                                    "('text-editing', 'mixing', 'inversion', 'local-editing').")
