@@ -7,7 +7,10 @@ item 6). Not a test.
    direction, over n fresh latents edited by +-0.25 of the factor's range (or +-0.25 class
    probability), the share of edits that move the target the requested way (target >= 90 %), the
    mean target change and the mean change of the other continuous factors.
-2. Editing in Style (`shared.editing.local_style`): a catalogue of 8 parts on 64 samples; for each
+2. GANSpace and SeFa components (first 8) and the demo's named StyleSpace channels
+   (`shared.demo.edit_eval.labelled_edit_report`): each labelled by the factor it moves most, with
+   its success rate, target change and other-factor change.
+3. Editing in Style (`shared.editing.local_style`): a catalogue of 8 parts on 64 samples; for each
    part, the share of the pixel change that lies inside the part when that part is taken from a
    reference, over `pairs` (target, reference) pairs, with the tab's defaults (rho 0.2, epsilon 3,
    layers from 16 px) (target >= 80 %).
@@ -51,6 +54,40 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'direction':26s} {'success':>7s} {'target':>7s} {'others':>7s}")
     for k, v in dirs.items():
         print(f"{k:26s} {v['success']:7.2f} {v['target_change']:7.3f} {v['other_change']:7.3f}")
+
+    from shared.demo.attribute_channels import load_attribute_channels
+    from shared.demo.edit_eval import labelled_edit_report
+    from shared.editing.directions import ganspace, sefa
+    from shared.editing.stylespace import style_stats
+
+    def w_edit(vec: torch.Tensor, strength: float):
+        return lambda w, sign: G.synthesis(w + sign * strength * vec[None, None, :], noise_mode="const")
+
+    gs, sf = ganspace(G, k=8), sefa(G, k=8)
+    edits = {f"GANSpace {i}": w_edit(gs.vectors[i] * gs.scales[i], 2.0) for i in range(8)}
+    edits.update({f"SeFa {i}": w_edit(sf.vectors[i], 5.0) for i in range(8)})
+    table = load_attribute_channels()
+    if table:
+        stats = style_stats(G, samples=2000, seed=table["seed"] + 1)
+
+        def s_edit(layer: int, channel: int, strength: float):
+            def fn(w, sign):
+                st = [x.clone() for x in G.synthesis.styles(w)]
+                st[layer][:, channel] += sign * strength * float(stats.std[layer][channel])
+                return G.synthesis.from_styles(st, noise_mode="const")
+            return fn
+        for factor, rows in table["factors"].items():
+            for r in rows[:1]:
+                edits[f"StyleSpace {factor} (L{r['layer']} c{r['channel']})"] = s_edit(r["layer"], r["channel"],
+                                                                                      table["strength"])
+    t0 = time.time()
+    unsup = labelled_edit_report(G, predictor, edits, n=args.n)
+    out["unsupervised"] = unsup
+    print(f"\nGANSpace (±2 σ), SeFa (±5), StyleSpace named channels (±{table['strength'] if table else '-'} σ), "
+          f"labelled by the factor each moves most ({time.time() - t0:.0f} s)")
+    print(f"{'edit':34s} {'factor':16s} {'success':>7s} {'target':>7s} {'others':>7s}")
+    for k, v in unsup.items():
+        print(f"{k:34s} {v['factor']:16s} {v['success']:7.2f} {v['target_change']:7.3f} {v['other_change']:7.3f}")
 
     cat = build_catalog(G, k=8, samples=64)
     names = name_clusters(G, cat, predictor)

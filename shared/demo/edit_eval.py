@@ -12,7 +12,7 @@ from torch import Tensor
 
 from shared.portraits import FACTORS
 
-__all__ = ["EDIT_EVAL_SEED", "SUCCESS_TARGET", "direction_report"]
+__all__ = ["EDIT_EVAL_SEED", "SUCCESS_TARGET", "direction_report", "labelled_edit_report"]
 
 EDIT_EVAL_SEED = 7_400_000
 SUCCESS_TARGET = 0.9
@@ -63,4 +63,34 @@ def direction_report(G, predictor, ds, *, n: int = 100, change: float = 0.25, se
             other += float(torch.stack(others).mean()) / 2
         out[name] = {"success": ok / (2 * n), "target_change": target, "other_change": other,
                      "step": float(step.norm())}
+    return out
+
+
+@torch.no_grad()
+def labelled_edit_report(G, predictor, edits: dict[str, Callable[[Tensor, float], Tensor]], *, n: int = 100,
+                         seed: int = EDIT_EVAL_SEED) -> dict[str, dict]:
+    """For unsupervised edits (GANSpace / SeFa components, StyleSpace channels): each edit
+    `fn(ws, sign) -> images` is applied up (+1) and down (-1) to n latents; the continuous factor
+    it moves most (mean |change| as a share of the range, background hue excluded: circular) is its
+    label, and the report gives, for that factor, the share of latents moved the same way as the
+    mean change ('success', the sign being the edit's own), the mean target change and the mean
+    change of the other continuous factors."""
+    conts = [s for s in FACTORS if s.kind == "continuous" and s.name != "background_hue"]
+    ws = G.mapping(torch.randn([n, G.z_dim], generator=torch.Generator().manual_seed(seed)))
+
+    def read(img: Tensor) -> Tensor:
+        f = predictor.predict(img).factors
+        return torch.stack([f[s.name].float() / (s.high - s.low) for s in conts], dim=1)
+
+    base = read(G.synthesis(ws, noise_mode="const"))
+    out = {}
+    for name, fn in edits.items():
+        up, down = read(fn(ws, 1.0)) - base, read(fn(ws, -1.0)) - base
+        mag = (up.abs().mean(0) + down.abs().mean(0)) / 2
+        j = int(mag.argmax())
+        direction = 1.0 if float(up[:, j].mean() - down[:, j].mean()) >= 0 else -1.0
+        success = float(((direction * up[:, j] > 0).float().mean() + (-direction * down[:, j] > 0).float().mean()) / 2)
+        others = torch.cat([mag[:j], mag[j + 1:]]).mean()
+        out[name] = {"factor": conts[j].name, "sign": direction, "success": success, "target_change": float(mag[j]),
+                     "other_change": float(others)}
     return out
