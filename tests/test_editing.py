@@ -344,3 +344,47 @@ def test_retrieve_ranks_the_query_first_and_by_part_similarity(sg2):
     assert (sim[:-1] >= sim[1:]).all() and sorted(order.tolist()) == list(range(12))
     with pytest.raises(InputError, match="No style channel belongs"):
         retrieve(sg2, cat, bank[:1], bank, [0], epsilon=0.0)
+
+
+@pytest.mark.slow
+def test_named_stylespace_channels_move_their_factor():
+    """The shipped table (python -m shared.demo.attribute_channels): each factor's first channel with a
+    recorded effect of at least 0.1 of the range,
+    moved +strength sigma on 32 fresh latents, changes that factor in the recorded direction more
+    than any other continuous factor on average."""
+    from shared import load_generator
+    from shared.demo.attribute_channels import _CONT, load_attribute_channels
+    from shared.demo.bundle import bundle_file
+    from shared.demo.predictor import DEFAULT_PATH, load_predictor
+    table = load_attribute_channels()
+    assert table and sum(bool(rows) for rows in table["factors"].values()) >= 3
+    G = load_generator(bundle_file("generator.safetensors")).eval()
+    predictor = load_predictor(DEFAULT_PATH)
+    stats = style_stats(G, samples=2000, seed=table["seed"] + 1)
+    ws = G.mapping(torch.randn([32, G.z_dim], generator=torch.Generator().manual_seed(99)))
+    spans = torch.tensor([s.high - s.low for s in _CONT])
+
+    def read(img):
+        f = predictor.predict(img).factors
+        return torch.stack([f[s.name].float() for s in _CONT], 1) / spans
+
+    with torch.no_grad():
+        base = read(G.synthesis(ws, noise_mode="const"))
+        for factor, rows in table["factors"].items():
+            if not rows or abs(rows[0]["effect"]) < 0.1:  # smaller recorded effects are at the predictor's noise level (n = 8)
+                continue
+            r = rows[0]
+            img, _ = edit_channels(G, ws, [(r["layer"], r["channel"], table["strength"])], stats)
+            delta = (read(img) - base).mean(0)
+            j = [s.name for s in _CONT].index(factor)
+            assert delta[j] * np.sign(r["effect"]) > 0, (factor, delta[j], r)
+            assert delta[j].abs() >= delta.abs().max() * 0.999, (factor, delta)
+
+
+def test_named_channels_fill_the_edit_fields(app):
+    from spaces.local_editing.tab import _named_channel_choices, _on_named_channel
+    choices = _named_channel_choices(app[1], DEMO)
+    assert choices and choices[0][1].count(":") == 1
+    layer, channel = _on_named_channel(choices[0][1])
+    assert layer["value"] == choices[0][1].split(":")[0] and channel == int(choices[0][1].split(":")[1])
+    assert _named_channel_choices(app[1], "stylegan2-ffhq-1024") == []
