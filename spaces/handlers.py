@@ -19,7 +19,9 @@ from shared.generation import InputError
 from shared.hub import HubError
 from shared.loaders.errors import CheckpointError
 
-__all__ = ["StopFlags", "gpu", "model_card", "progress_callback", "user_errors"]
+__all__ = ["StopFlags", "gpu", "model_card", "progress_callback", "send_latent", "stylegan_generator", "user_errors"]
+
+STYLEGAN_ARCHS = ("stylegan2", "stylegan3")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +64,30 @@ def model_card(ctx: Any, model_id: str | None) -> Any:
         return ctx.registry.get(model_id)
     except KeyError:
         raise gr.Error(f"There is no model called {model_id!r}; pick one from the Model list.") from None
+
+
+def stylegan_generator(ctx: Any, model_id: str | None, purpose: str,
+                       progress: gr.Progress | None = None) -> tuple[Any, Any]:
+    """(card, loaded generator) of a StyleGAN2/3 registry model, or a `gr.Error` saying that
+    `purpose` ("inversion", "mixing", ...) needs one."""
+    card = model_card(ctx, model_id)
+    if card.arch not in STYLEGAN_ARCHS:
+        raise gr.Error(f"{card.id} is a {card.arch} model; {purpose} needs a StyleGAN2 or StyleGAN3 generator.")
+    with user_errors():
+        return card, ctx.models.generator(card.id, progress=progress_callback(progress))
+
+
+def send_latent(store: Any, targets: tuple[tuple[str, str], ...], target: str, name: str, model_id: str, ws: Any,
+                source: str) -> tuple[Any, str]:
+    """Put a W+ latent into the session's `LatentStore` for tab `target` (one of `targets`:
+    (key, label) pairs). Returns the new store and a confirmation line."""
+    from shared.latent_store import LatentEntry, LatentStore
+    labels = dict(targets)
+    if target not in labels:
+        raise gr.Error(f"Unknown target tab {target!r}; choose one of {', '.join(labels)}.")
+    name = name[:120]
+    store = (store or LatentStore()).put(name, LatentEntry(model_id, ws, source), for_tab=target)
+    return store, f"Sent **{name}** to **{labels[target]}** ({len(store)} latent(s) in this session)."
 
 
 def progress_callback(progress: gr.Progress | None) -> Callable[[float, str], None] | None:

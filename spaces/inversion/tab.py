@@ -30,7 +30,7 @@ from shared.inversion.compare import (ENCODER_RECORDS, MAX_RESTYLE_ITERATIONS, M
 from shared.demo.bundle import example_portraits
 from shared.latent_store import LatentEntry, LatentStore
 from shared.portraits import render_seeds
-from spaces.handlers import StopFlags, gpu, model_card, progress_callback, user_errors
+from spaces.handlers import StopFlags, gpu, model_card, progress_callback, send_latent, stylegan_generator, user_errors
 from spaces.model_picker import card_summary, default_model, model_choices
 
 TASK = "inversion"
@@ -119,11 +119,7 @@ def _generator_choices(ctx: Any) -> list[tuple[str, str]]:
 
 
 def _generator(ctx: Any, model_id: str | None, progress: gr.Progress | None = None) -> tuple[Any, Any]:
-    card = model_card(ctx, model_id)
-    if card.arch not in ARCHS:
-        raise gr.Error(f"{card.id} is a {card.arch} model; inversion needs a StyleGAN2 or StyleGAN3 generator.")
-    with user_errors():
-        return card, ctx.models.generator(card.id, progress=progress_callback(progress))
+    return stylegan_generator(ctx, model_id, "inversion", progress)
 
 
 def _resolution(ctx: Any, card: Any) -> int:
@@ -283,16 +279,13 @@ def _on_choose(session: InversionSession | None, key: str | None):
 
 
 def _on_send(session: InversionSession | None, key: str | None, target: str, store: LatentStore | None):
-    labels = dict(SEND_TARGETS)
-    if target not in labels:
-        raise gr.Error(f"Unknown target tab {target!r}; choose one of {', '.join(labels)}.")
+    if target not in dict(SEND_TARGETS):
+        raise gr.Error(f"Unknown target tab {target!r}; choose one of {', '.join(dict(SEND_TARGETS))}.")
     if session is None or not session.runs:
         raise gr.Error("Run an inversion first, then choose the result to send.")
     run = session.run(key)
-    name = f"inverted · {run.label} · {session.model_id}"
-    entry = LatentEntry(model_id=session.model_id, ws=run.ws, source=f"Inversion: {run.caption}")
-    store = (store or LatentStore()).put(name, entry, for_tab=target)
-    return store, f"Sent **{name}** to **{labels[target]}** ({len(store)} latent(s) in this session)."
+    return send_latent(store, SEND_TARGETS, target, f"inverted · {run.label} · {session.model_id}", session.model_id,
+                       run.ws, f"Inversion: {run.caption}")
 
 
 def _on_download(session: InversionSession | None, key: str | None) -> str:

@@ -26,10 +26,10 @@ from shared.crossover import PART_PRESETS, mask_from_layers, predicted_part_mask
 from shared.editing.stylespace import channel_names, edit_channels, region_channels, style_stats
 from shared.generation import parse_seeds
 from shared.images import to_uint8_hwc
-from shared.latent_store import LatentEntry, LatentStore
+from shared.latent_store import LatentStore
 from shared.mixing import resolve_rows, ws_from_seeds
 from spaces.family import inbox_markdown
-from spaces.handlers import gpu, model_card, progress_callback, user_errors
+from spaces.handlers import gpu, progress_callback, send_latent, stylegan_generator, user_errors
 from spaces.model_picker import card_summary, default_model, model_choices
 
 TASK = "local-editing"
@@ -76,11 +76,7 @@ def _generator_choices(ctx: Any) -> list[tuple[str, str]]:
 
 
 def _generator(ctx: Any, model_id: str | None, progress: gr.Progress | None = None):
-    card = model_card(ctx, model_id)
-    if card.arch not in ARCHS:
-        raise gr.Error(f"{card.id} is a {card.arch} model; editing needs a StyleGAN2 or StyleGAN3 generator.")
-    with user_errors():
-        return card, ctx.models.generator(card.id, progress=progress_callback(progress))
+    return stylegan_generator(ctx, model_id, "editing", progress)
 
 
 def _is_demo(ctx: Any, model_id: str | None) -> bool:
@@ -415,15 +411,11 @@ def _on_find_channels(ctx: Any, model_id: str, seed: str, name: str | None, regi
 
 
 def _on_send(pick: EditPick | None, target: str, store: LatentStore | None):
-    labels = dict(SEND_TARGETS)
-    if target not in labels:
-        raise gr.Error(f"Unknown target tab {target!r}; choose one of {', '.join(labels.values())}.")
-    if pick is None:
+    if pick is None and target in dict(SEND_TARGETS):
         raise gr.Error("Make a direction edit first (StyleSpace edits live in S and cannot be sent as W+).")
-    name = f"edit: {pick.label}"[:120]
-    store = (store or LatentStore()).put(name, LatentEntry(pick.model_id, pick.ws, f"Local editing: {pick.label}"),
-                                         for_tab=target)
-    return store, f"Sent **{name}** to **{labels[target]}** ({len(store)} latent(s) in this session)."
+    return send_latent(store, SEND_TARGETS, target, f"edit: {pick.label if pick else ''}",
+                       pick.model_id if pick else "", pick.ws if pick else None,
+                       f"Local editing: {pick.label if pick else ''}")
 
 
 def build_tab(ctx: Any) -> None:

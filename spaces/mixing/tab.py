@@ -27,11 +27,11 @@ from shared.hub import HubError
 from shared.images import to_uint8_hwc
 from shared.inversion import InversionCancelled
 from shared.inversion.compare import default_perceptual, image_to_tensor, prepare_target
-from shared.latent_store import LatentEntry, LatentStore
+from shared.latent_store import LatentStore
 from shared.mixing import (MAX_GRID, interpolate, layer_ranges, resolve_rows, style_mix_images, style_mixing_grid,
                            write_gif, write_video, ws_from_seeds)
 from spaces.family import inbox_markdown
-from spaces.handlers import StopFlags, gpu, model_card, progress_callback, user_errors
+from spaces.handlers import StopFlags, gpu, progress_callback, send_latent, stylegan_generator, user_errors
 from spaces.model_picker import card_summary, default_model, model_choices
 
 TASK = "mixing"
@@ -93,11 +93,7 @@ def _generator_choices(ctx: Any) -> list[tuple[str, str]]:
 
 
 def _generator(ctx: Any, model_id: str | None, progress: gr.Progress | None = None) -> tuple[Any, Any]:
-    card = model_card(ctx, model_id)
-    if card.arch not in ARCHS:
-        raise gr.Error(f"{card.id} is a {card.arch} model; mixing needs a StyleGAN2 or StyleGAN3 generator.")
-    with user_errors():
-        return card, ctx.models.generator(card.id, progress=progress_callback(progress))
+    return stylegan_generator(ctx, model_id, "mixing", progress)
 
 
 def _ranges_markdown(G: Any) -> str:
@@ -176,14 +172,22 @@ def _rows_text(rows: tuple[int, ...]) -> str:
 
 
 # ---- style mixing ---------------------------------------------------------------------------------
+def _mix_inputs(ctx: Any, model_id: str, src_seeds: str, src_names: list[str] | None, dst_seeds: str,
+                dst_names: list[str] | None, choice: str, custom: str, psi: float, store: LatentStore | None,
+                progress: gr.Progress | None):
+    """Model, sources, destinations (W+ codes and labels) and rows of a mix or grid request."""
+    card, G = _generator(ctx, model_id, progress)
+    src, src_labels = _keys(G, card.id, src_seeds, src_names, store, psi, "source", most=MAX_GRID)
+    dst, dst_labels = _keys(G, card.id, dst_seeds, dst_names, store, psi, "destination", most=MAX_GRID)
+    return card, G, src, src_labels, dst, dst_labels, _rows(G, choice, custom)
+
+
 def _on_mix(ctx: Any, model_id: str, src_seeds: str, src_names: list[str] | None, dst_seeds: str,
             dst_names: list[str] | None, choice: str, custom: str, psi: float, noise_mode: str,
             store: LatentStore | None, progress: gr.Progress | None = None):
-    card, G = _generator(ctx, model_id, progress)
     t0 = time.perf_counter()
-    src, src_labels = _keys(G, card.id, src_seeds, src_names, store, psi, "source", most=MAX_GRID)
-    dst, dst_labels = _keys(G, card.id, dst_seeds, dst_names, store, psi, "destination", most=MAX_GRID)
-    rows = _rows(G, choice, custom)
+    card, G, src, src_labels, dst, dst_labels, rows = _mix_inputs(ctx, model_id, src_seeds, src_names, dst_seeds,
+                                                                  dst_names, choice, custom, psi, store, progress)
     with user_errors():
         imgs = style_mix_images(G, torch.cat([dst[:1], src[:1], dst[:1]]),
                                 torch.cat([dst[:1], src[:1], src[:1]]), rows, noise_mode=noise_mode)
@@ -199,11 +203,9 @@ def _on_mix(ctx: Any, model_id: str, src_seeds: str, src_names: list[str] | None
 def _on_grid(ctx: Any, model_id: str, src_seeds: str, src_names: list[str] | None, dst_seeds: str,
              dst_names: list[str] | None, choice: str, custom: str, psi: float, noise_mode: str,
              store: LatentStore | None, progress: gr.Progress | None = None):
-    card, G = _generator(ctx, model_id, progress)
     t0 = time.perf_counter()
-    src, src_labels = _keys(G, card.id, src_seeds, src_names, store, psi, "source", most=MAX_GRID)
-    dst, dst_labels = _keys(G, card.id, dst_seeds, dst_names, store, psi, "destination", most=MAX_GRID)
-    rows = _rows(G, choice, custom)
+    card, G, src, src_labels, dst, dst_labels, rows = _mix_inputs(ctx, model_id, src_seeds, src_names, dst_seeds,
+                                                                  dst_names, choice, custom, psi, store, progress)
     with user_errors():
         grid = style_mixing_grid(G, src, dst, rows, noise_mode=noise_mode, progress=progress_callback(progress))
     state = GridState(card.id, grid.mixes_ws.numpy().astype(np.float32),
@@ -232,15 +234,10 @@ def _on_grid_select(state: GridState | None, evt: gr.SelectData):
 
 
 def _on_send(pick: MixPick | None, target: str, store: LatentStore | None):
-    labels = dict(SEND_TARGETS)
-    if target not in labels:
-        raise gr.Error(f"Unknown target tab {target!r}; choose one of {', '.join(labels.values())}.")
-    if pick is None:
+    if pick is None and target in dict(SEND_TARGETS):
         raise gr.Error("Make a mix, a crossover or pick a grid cell first.")
-    name = f"mix: {pick.label}"[:120]
-    store = (store or LatentStore()).put(name, LatentEntry(pick.model_id, pick.ws, f"Mixing: {pick.label}"),
-                                         for_tab=target)
-    return store, f"Sent **{name}** to **{labels[target]}** ({len(store)} latent(s) in this session)."
+    return send_latent(store, SEND_TARGETS, target, f"mix: {pick.label if pick else ''}",
+                       pick.model_id if pick else "", pick.ws if pick else None, f"Mixing: {pick.label if pick else ''}")
 
 
 # ---- crossover and inpainting ---------------------------------------------------------------------
