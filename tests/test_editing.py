@@ -87,7 +87,7 @@ def test_apply_direction_rows_and_strip(sg2):
     imgs, edited = edit_strip(sg2, ws, d, [-1.0, 0.0, 1.0])
     assert imgs.shape == (3, 3, 32, 32) and torch.equal(edited[1:2], ws)
     same = style_mix_images(sg2, ws, ws, list(range(sg2.num_ws)))
-    assert torch.allclose(imgs[1:2], same, atol=1e-6)
+    assert torch.allclose(imgs[1:2], same, atol=1e-5)  # batched (unfused) vs single-image (fused) convolution
     with pytest.raises(InputError, match="Row 40 does not exist"):
         apply_direction(sg2, ws, d, 1.0, rows=[40])
     with pytest.raises(InputError, match="1 to 11 strengths"):

@@ -23,6 +23,12 @@ torch.set_num_threads(1)
 DEMO = registry.DEFAULT_GENERATOR_ID
 
 
+def same_image(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal up to one step of 8-bit rounding: the app renders batches with the unfused modulated
+    convolution, the library call here a single image with the fused one (float32 differences)."""
+    return a.shape == b.shape and int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1
+
+
 def mix_args(src: str = "1,2,3", dst: str = "4,5", *, rows: str = "coarse", custom: str = "", src_names=None,
              dst_names=None, psi: float = 1.0, noise: str = "const", model: str = DEMO):
     return (model, src, src_names or [], dst, dst_names or [], rows, custom, psi, noise)
@@ -54,9 +60,9 @@ def test_grid_is_the_papers_layout_and_matches_the_library(client, G):
     assert img.shape == (3 * 64, 4 * 64, 3)              # 2 destinations + header row, 3 sources + side column
     assert (img[:64, :64] == 255).all()                   # blank corner
     want = to_uint8_hwc(style_mix_images(G, ws_from_seeds(G, [5]), ws_from_seeds(G, [2]), "coarse"))[0]
-    assert np.array_equal(img[2 * 64:3 * 64, 2 * 64:3 * 64], want)   # destination seed 5, source seed 2
+    assert same_image(img[2 * 64:3 * 64, 2 * 64:3 * 64], want)   # destination seed 5, source seed 2
     top = to_uint8_hwc(style_mix_images(G, ws_from_seeds(G, [3]), ws_from_seeds(G, [3]), "coarse"))[0]
-    assert np.array_equal(img[:64, 3 * 64:], top)          # source seed 3 across the top
+    assert same_image(img[:64, 3 * 64:], top)          # source seed 3 across the top
     assert "2 × 3 grid" in info and "rows **0, 1, 2**" in info
 
 
@@ -64,7 +70,7 @@ def test_single_mix_and_custom_rows(client, G):
     gallery, info, picked = call(client, *mix_args("9", "8", rows="custom", custom="3-6"), api_name="/mix")
     assert [g["caption"] for g in gallery] == ["destination: seed 8", "source: seed 9", "mix"]
     want = to_uint8_hwc(style_mix_images(G, ws_from_seeds(G, [8]), ws_from_seeds(G, [9]), [3, 4, 5, 6]))[0]
-    assert np.array_equal(png(gallery[2]["image"]), want) and np.array_equal(png(picked), want)
+    assert same_image(png(gallery[2]["image"]), want) and same_image(png(picked), want)
     assert "rows 3, 4, 5, 6 of seed 9" in info
 
 
