@@ -19,7 +19,7 @@ from shared.generation import InputError
 from shared.hub import HubError
 from shared.loaders.errors import CheckpointError
 
-__all__ = ["StopFlags", "gpu", "model_card", "progress_callback", "send_latent", "stylegan_generator", "user_errors"]
+__all__ = ["StopFlags", "gpu", "gpu_handler", "model_card", "progress_callback", "send_latent", "stylegan_generator", "user_errors"]
 
 STYLEGAN_ARCHS = ("stylegan2", "stylegan3")
 
@@ -41,6 +41,18 @@ def gpu(duration: int = 60) -> Callable[[F], F]:
         return decorator(duration=duration)(fn)
 
     return wrap
+
+
+def gpu_handler(fn: Callable[..., Any], ctx: Any, duration: int = 60) -> Callable[..., Any]:
+    """`fn(ctx, *inputs, progress=...)` as a Gradio event handler with a progress bar, under
+    `@spaces.GPU(duration)` on ZeroGPU (the common shape of the tabs' long-running handlers)."""
+    @gpu(duration=duration)
+    def handler(*args: Any, progress: gr.Progress = gr.Progress()) -> Any:
+        return fn(ctx, *args, progress=progress)
+
+    handler.__name__ = handler.__qualname__ = fn.__name__.lstrip("_")
+    handler.__doc__ = fn.__doc__
+    return handler
 
 
 @contextmanager

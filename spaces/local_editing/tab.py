@@ -29,7 +29,7 @@ from shared.images import to_uint8_hwc
 from shared.latent_store import LatentStore
 from shared.mixing import resolve_rows, ws_from_seeds
 from spaces.family import inbox_markdown
-from spaces.handlers import gpu, progress_callback, send_latent, stylegan_generator, user_errors
+from spaces.handlers import gpu_handler, progress_callback, send_latent, stylegan_generator, user_errors
 from spaces.model_picker import card_summary, default_model, model_choices
 
 TASK = "local-editing"
@@ -542,13 +542,9 @@ def build_tab(ctx: Any) -> None:
         model.change(_on_store, [latents, model], name, api_visibility="private", queue=False)
         model.change(partial(_layer_choices, ctx), model, layer, api_visibility="private")
 
-        @gpu(duration=60)
-        def edit_direction(*args, progress: gr.Progress = gr.Progress()):
-            return _on_direction(ctx, *args, progress=progress)
+        edit_direction = gpu_handler(_on_direction, ctx, 60)
 
-        @gpu(duration=60)
-        def edit_stylespace(*args, progress: gr.Progress = gr.Progress()):
-            return _on_stylespace(ctx, *args, progress=progress)
+        edit_stylespace = gpu_handler(_on_stylespace, ctx, 60)
 
         run.click(edit_direction, [model, seed, name, method, direction, file, strength, rows, custom, latents],
                   [strip, edited, info, pick], api_name="edit_direction", api_description=API_DIRECTION,
@@ -561,9 +557,7 @@ def build_tab(ctx: Any) -> None:
                      api_visibility="private", queue=False)
         load_painter.click(partial(_on_painter, ctx), [model, seed, name, latents], painter, api_visibility="private")
 
-        @gpu(duration=120)
-        def find_channels(*args, progress: gr.Progress = gr.Progress()):
-            return _on_find_channels(ctx, *args, progress=progress)
+        find_channels = gpu_handler(_on_find_channels, ctx, 120)
 
         find.click(find_channels, [model, seed, name, region, painter, s_strength, latents],
                    [found_gallery, found_info, layer, channel], api_name="find_channels", concurrency_id="gpu",
@@ -571,13 +565,9 @@ def build_tab(ctx: Any) -> None:
                                    "('part:hair|face|eyes|mouth|background', from the demo predictor). Returns "
                                    "previews, a table and the best channel's layer and number.")
 
-        @gpu(duration=120)
-        def part_catalogue(*args, progress: gr.Progress = gr.Progress()):
-            return _on_catalog(ctx, *args, progress=progress)
+        part_catalogue = gpu_handler(_on_catalog, ctx, 120)
 
-        @gpu(duration=60)
-        def part_transfer(*args, progress: gr.Progress = gr.Progress()):
-            return _on_transfer(ctx, *args, progress=progress)
+        part_transfer = gpu_handler(_on_transfer, ctx, 60)
 
         build.click(part_catalogue, [model, k, samples], [overlays, eis_info, catalog_state, clusters],
                     api_name="part_catalogue", concurrency_id="gpu",
@@ -588,9 +578,7 @@ def build_tab(ctx: Any) -> None:
                        api_description="Editing in Style: take the chosen clusters' appearance from a reference seed "
                                        "(rho, epsilon thresholds). Returns [target, reference, result] and the share "
                                        "of the pixel change inside the part.")
-        @gpu(duration=60)
-        def part_retrieve(*args, progress: gr.Progress = gr.Progress()):
-            return _on_retrieve(ctx, *args, progress=progress)
+        part_retrieve = gpu_handler(_on_retrieve, ctx, 60)
 
         search.click(part_retrieve, [model, seed, name, catalog_state, bank, clusters, rho, epsilon, latents],
                      [retrieved, retrieved_info], api_name="part_retrieve", concurrency_id="gpu",

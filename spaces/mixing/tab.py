@@ -31,7 +31,7 @@ from shared.latent_store import LatentStore
 from shared.mixing import (MAX_GRID, interpolate, layer_ranges, resolve_rows, style_mix_images, style_mixing_grid,
                            write_gif, write_video, ws_from_seeds)
 from spaces.family import inbox_markdown
-from spaces.handlers import StopFlags, gpu, progress_callback, send_latent, stylegan_generator, user_errors
+from spaces.handlers import StopFlags, gpu, gpu_handler, progress_callback, send_latent, stylegan_generator, user_errors
 from spaces.model_picker import card_summary, default_model, model_choices
 
 TASK = "mixing"
@@ -411,6 +411,21 @@ def _on_interpolate(ctx: Any, model_id: str, seeds: str, names: list[str] | None
 
 
 # ---- layout ---------------------------------------------------------------------------------------
+def _side_inputs(letter: str, seed: int):
+    """One side of the crossover: image (upload), seed + render button, session latent + button, info."""
+    low = letter.lower()
+    image = gr.Image(label=f"Image {letter}", type="numpy", image_mode="RGB", format="png",
+                     sources=["upload", "clipboard"], height=200, elem_id=f"mixing-{low}", elem_classes=["pixel-view"])
+    with gr.Row():
+        seed_box = gr.Number(seed, precision=0, label=f"Seed {letter}", min_width=80)
+        seed_btn = gr.Button(f"Render seed {letter}", size="sm", elem_id=f"mixing-{low}-seed")
+    with gr.Row():
+        name = gr.Dropdown([], label="or a session latent", min_width=120, allow_custom_value=True)
+        name_btn = gr.Button(f"Use latent as {letter}", size="sm")
+    info = gr.Markdown(elem_id=f"mixing-{low}-info")
+    return image, seed_box, seed_btn, name, name_btn, info
+
+
 def build_tab(ctx: Any) -> None:
     latents = ctx.latents if ctx.latents is not None else gr.State(LatentStore())
     choices = _generator_choices(ctx)
@@ -465,26 +480,10 @@ def build_tab(ctx: Any) -> None:
                         mode = gr.Radio([("Crossover (A's region + B)", "crossover"),
                                          ("Inpainting (fill A's masked hole)", "inpaint")], value="crossover",
                                         label="Operation")
-                        image_a = gr.Image(label="Image A", type="numpy", image_mode="RGB", format="png",
-                                           sources=["upload", "clipboard"], height=200, elem_id="mixing-a", elem_classes=["pixel-view"])
-                        with gr.Row():
-                            seed_a = gr.Number(1, precision=0, label="Seed A", min_width=80)
-                            seed_a_btn = gr.Button("Render seed A", size="sm", elem_id="mixing-a-seed")
-                        with gr.Row():
-                            name_a = gr.Dropdown([], label="or a session latent", min_width=120, allow_custom_value=True)
-                            name_a_btn = gr.Button("Use latent as A", size="sm")
-                        info_a = gr.Markdown(elem_id="mixing-a-info")
+                        image_a, seed_a, seed_a_btn, name_a, name_a_btn, info_a = _side_inputs("A", 1)
                     with gr.Column(min_width=260) as side_b:
                         gr.Markdown("&nbsp;")
-                        image_b = gr.Image(label="Image B", type="numpy", image_mode="RGB", format="png",
-                                           sources=["upload", "clipboard"], height=200, elem_id="mixing-b", elem_classes=["pixel-view"])
-                        with gr.Row():
-                            seed_b = gr.Number(2, precision=0, label="Seed B", min_width=80)
-                            seed_b_btn = gr.Button("Render seed B", size="sm", elem_id="mixing-b-seed")
-                        with gr.Row():
-                            name_b = gr.Dropdown([], label="or a session latent", min_width=120, allow_custom_value=True)
-                            name_b_btn = gr.Button("Use latent as B", size="sm")
-                        info_b = gr.Markdown(elem_id="mixing-b-info")
+                        image_b, seed_b, seed_b_btn, name_b, name_b_btn, info_b = _side_inputs("B", 2)
                     with gr.Column(min_width=260):
                         mask_choice = gr.Dropdown(MASK_CHOICES, value="left", label="Mask (what comes from A / "
                                                   "the hole)", elem_id="mixing-mask")
@@ -553,13 +552,9 @@ def build_tab(ctx: Any) -> None:
 
         mix_inputs = [model, src_seeds, src_names, dst_seeds, dst_names, rng, custom, psi, noise, latents]
 
-        @gpu(duration=60)
-        def mix(*args, progress: gr.Progress = gr.Progress()):
-            return _on_mix(ctx, *args, progress=progress)
+        mix = gpu_handler(_on_mix, ctx, 60)
 
-        @gpu(duration=120)
-        def grid(*args, progress: gr.Progress = gr.Progress()):
-            return _on_grid(ctx, *args, progress=progress)
+        grid = gpu_handler(_on_grid, ctx, 120)
 
         mix_btn.click(mix, mix_inputs, [mix_gallery, grid_info, pick, picked], api_name="mix",
                       api_description=API_MIX, concurrency_id="gpu")
@@ -592,9 +587,7 @@ def build_tab(ctx: Any) -> None:
                      api_name="crossover", api_description=API_CROSSOVER, concurrency_id="gpu")
         xo_stop.click(_on_stop, None, None, api_visibility="private", queue=False)
 
-        @gpu(duration=180)
-        def run_interpolation(*args, progress: gr.Progress = gr.Progress()):
-            return _on_interpolate(ctx, *args, progress=progress)
+        run_interpolation = gpu_handler(_on_interpolate, ctx, 180)
 
         it_btn.click(run_interpolation, [model, it_seeds, it_names, space, frames, fps, it_rows, it_custom, it_psi,
                                          want_gif, latents], [video, gif, it_info], api_name="interpolate",
