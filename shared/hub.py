@@ -445,7 +445,11 @@ def _check_content(card: ModelCard, path: Path) -> None:
 def _magic_ok(fmt: str, head: bytes, size: int) -> bool:
     if fmt == "latent-direction":  # .npy or a torch file
         return head.startswith(b"\x93NUMPY") or head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")
-    if fmt in ("rosinality-pt", "psp-pt", "torch-state-dict"):
+    if fmt == "npy":
+        return head.startswith(b"\x93NUMPY")
+    if fmt == "numpy-pickle":
+        return head.startswith(b"\x80")
+    if fmt in ("rosinality-pt", "psp-pt", "torch-state-dict", "styleclip-mapper-pt"):
         return head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")  # torch zip or legacy pickle
     if fmt == "nvlabs-pkl":
         return head.startswith(b"\x80")  # pickle protocol >= 2

@@ -19,7 +19,8 @@ from shared.generation import InputError
 from shared.hub import HubError
 from shared.loaders.errors import CheckpointError
 
-__all__ = ["StopFlags", "gpu", "gpu_handler", "model_card", "progress_callback", "send_latent", "stylegan_generator", "user_errors"]
+__all__ = ["StopFlags", "gpu", "gpu_handler", "model_card", "progress_callback", "send_latent", "source_latent",
+           "stylegan_generator", "user_errors"]
 
 STYLEGAN_ARCHS = ("stylegan2", "stylegan3")
 
@@ -144,3 +145,26 @@ class StopFlags:
         with self._lock:
             if self._flags.get(self._key(request)) is event:
                 del self._flags[self._key(request)]
+
+
+def source_latent(G: Any, model_id: str, seed: str | None, name: str | None, store: Any) -> tuple[torch.Tensor, str]:
+    """The edit source of a tab: the session latent `name` when one is chosen (it must belong to
+    `model_id`), else the W+ latent of one seed. Returns (ws [1, num_ws, w_dim], a label)."""
+    import numpy as np
+
+    from shared.generation import parse_seeds
+    from shared.latent_store import LatentStore
+    from shared.mixing import ws_from_seeds
+    if name:
+        try:
+            entry = (store or LatentStore()).get(name)
+        except KeyError as e:
+            raise gr.Error(str(e.args[0])) from None
+        if entry.model_id != model_id:
+            raise gr.Error(f"Latent {name!r} belongs to {entry.model_id}, not {model_id}; pick that model.")
+        return torch.from_numpy(np.array(entry.ws, dtype=np.float32)), name
+    if seed is None or not str(seed).strip():
+        raise gr.Error("Give a source: a seed such as 3, or one of this session's latents.")
+    with user_errors():
+        seeds = parse_seeds(str(seed), max_count=1)
+        return ws_from_seeds(G, seeds), f"seed {seeds[0]}"

@@ -40,7 +40,7 @@ TABS = [
     ("Local editing", "Change one thing about a face", "local-editing"),
     ("Reposing", "Turn a generated or inverted face", "reposing"),
     ("3D rendering", "Generate faces with 3D-aware generators", "3d-rendering"),
-    ("Text editing", "Edit a face by describing the change", "text-editing"),
+    ("Text editing", "Describe the change and let CLIP steer the generator", "text-editing"),
     ("Models", "Every network the hub knows", "models"),
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from shared.registry import auxiliary, demo, editing, encoders, eg3d, stylegan2, stylegan3, stylenerf
+from shared.registry import auxiliary, demo, editing, encoders, eg3d, styleclip, stylegan2, stylegan3, stylenerf
 from shared.registry._card import (
     ARCHS, FORMATS, TASKS, BuiltinSource, HubSource, LocalSource, ModelCard, Source, env_var_for,
 )
@@ -39,6 +39,8 @@ UNPINNED_REPOS = frozenset({
     "public-data/dlib_face_landmark_model",
     "timm/vgg16.tv_in1k",
     "timm/vit_base_patch32_clip_224.openai",
+    "timm/vit_large_patch14_clip_224.openai",
+    "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
     "facebook/stylenerf-ffhq-config-basic",
 })
 
@@ -76,7 +78,7 @@ def cards() -> list[ModelCard]:
         return list(_cards.values())
 
 
-for _module in (demo, stylegan2, stylegan3, encoders, stylenerf, eg3d, editing, auxiliary):
+for _module in (demo, stylegan2, stylegan3, encoders, stylenerf, eg3d, editing, styleclip, auxiliary):
     for _record in _module.CARDS:
         register(_record)
 del _module, _record

@@ -29,6 +29,9 @@ FORMATS = frozenset({
     "timm-safetensors",       # timm state dict in safetensors
     "torch-state-dict",       # a plain torch.save(state_dict) file (read with weights_only=True)
     "latent-direction",       # a W / W+ direction: .npy [1, w_dim] or [1, num_ws, w_dim], or a torch tensor
+    "styleclip-mapper-pt",    # StyleCLIP mapper: torch.save({'state_dict': mapper.* (+decoder.*), 'opts'})
+    "npy",                    # a plain NumPy array file (StyleCLIP's fs3.npy relevance matrix)
+    "numpy-pickle",           # a pickle of NumPy arrays only (StyleCLIP's S_mean_std), read with a restricted unpickler
 })
 
 # Architectures a record may name (`arch` field).
@@ -37,6 +40,7 @@ ARCHS = frozenset({
     "e4e", "psp", "restyle-psp", "restyle-e4e",
     "dlib-shape-predictor", "vgg16", "clip-vit", "open-clip", "arcface-ir-se",
     "styleflow-cnf", "latent-direction",
+    "styleclip-levels-mapper", "styleclip-relevance", "stylespace-stats",
 })
 
 # Task tags (`tasks` field); the tabs ask the registry for models by these.

@@ -1,13 +1,28 @@
 """Auxiliary network records used by the applications: dlib's 68-point face landmarks (FFHQ
 alignment; Kazemi & Sullivan, CVPR 2014, davisking/dlib-models), the VGG16 backbone of LPIPS
 (Zhang et al., CVPR 2018, richzhang/PerceptualSimilarity; torchvision weights as published by
-timm), OpenAI CLIP ViT-B/32 (Radford et al., ICML 2021, openai/CLIP) for open_clip, and the ArcFace
+timm), CLIPs for open_clip (OpenAI ViT-B/32 and ViT-L/14, Radford et al., ICML 2021, openai/CLIP;
+OpenCLIP's LAION-2B ViT-B/32, mlfoundations/open_clip), and the ArcFace
 IR-SE50 identity network that pSp/e4e/ReStyle use (Deng et al., CVPR 2019; TreB1eN/InsightFace_Pytorch).
 Records only.
 """
 from __future__ import annotations
 
 from shared.registry._card import HubSource, LocalSource, ModelCard
+
+_OPENAI = ("Radford et al., Learning Transferable Visual Models From Natural Language Supervision, ICML 2021 "
+           "(arXiv:2103.00020)")
+
+
+def _clip(model_id: str, open_clip_model: str, repo: str, license: str, paper: str, official_repo: str,
+          description: str) -> ModelCard:
+    """A CLIP for open_clip: the named open_clip model built with `open_clip_model.safetensors` from `repo`."""
+    return ModelCard(id=model_id, family="auxiliary", arch="clip-vit", arch_config={"open_clip_model": open_clip_model},
+                     format="open-clip-safetensors", tasks=("text-editing", "text-image-embedding"),
+                     sources=(HubSource(repo, "open_clip_model.safetensors", None),), sha256=None, size=None,
+                     license=license, paper=paper, official_repo=official_repo, resolution=224,
+                     description=description)
+
 
 CARDS: tuple[ModelCard, ...] = (
     ModelCard(
@@ -48,24 +63,20 @@ CARDS: tuple[ModelCard, ...] = (
         description="ImageNet VGG16 backbone of the LPIPS perceptual loss (timm's `features.*` keys equal "
                     "torchvision's); the linear heads ship with the lpips package.",
     ),
-    ModelCard(
-        id="clip-vit-b-32",
-        family="auxiliary",
-        arch="clip-vit",
-        arch_config={"open_clip_model": "ViT-B-32-quickgelu"},
-        format="open-clip-safetensors",
-        tasks=("text-editing", "text-image-embedding"),
-        sources=(HubSource("timm/vit_base_patch32_clip_224.openai", "open_clip_model.safetensors", None),),
-        sha256=None,
-        size=None,
-        license="MIT",
-        paper="Radford et al., Learning Transferable Visual Models From Natural Language Supervision, "
-              "ICML 2021 (arXiv:2103.00020)",
-        official_repo="https://github.com/openai/CLIP",
-        resolution=224,
-        description="OpenAI CLIP ViT-B/32 for open_clip (build it as ViT-B-32-quickgelu to match the "
-                    "original), used by the text-driven editing methods.",
-    ),
+    _clip("clip-vit-b-32", "ViT-B-32-quickgelu", "timm/vit_base_patch32_clip_224.openai", "MIT", _OPENAI,
+          "https://github.com/openai/CLIP",
+          "OpenAI CLIP ViT-B/32 for open_clip (build it as ViT-B-32-quickgelu to match the original), used by the "
+          "text-driven editing methods."),
+    _clip("clip-vit-l-14", "ViT-L-14-quickgelu", "timm/vit_large_patch14_clip_224.openai", "MIT", _OPENAI,
+          "https://github.com/openai/CLIP",
+          "OpenAI CLIP ViT-L/14 for open_clip (ViT-L-14-quickgelu): a larger text/image embedding for the "
+          "text-driven editing methods (about 1.7 GB)."),
+    _clip("clip-vit-b-32-laion2b", "ViT-B-32", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+          "MIT (OpenCLIP weights trained on LAION-2B)",
+          "Cherti et al., Reproducible Scaling Laws for Contrastive Language-Image Learning, CVPR 2023 "
+          "(arXiv:2212.07143)", "https://github.com/mlfoundations/open_clip",
+          "OpenCLIP ViT-B/32 trained on LAION-2B (open_clip's ViT-B-32 with GELU), an alternative CLIP for the "
+          "text-driven editing methods."),
     ModelCard(
         id="arcface-ir-se50",
         family="auxiliary",
