@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -30,3 +31,18 @@ def rel_err(ours: torch.Tensor, expected: torch.Tensor) -> float:
 
 IMG_TOL = 1e-4   # README: images
 WS_TOL = 1e-5    # README: latents, ws, encoder codes
+
+
+def recipe_state_dict(entries: list[dict]) -> dict[str, torch.Tensor]:
+    """The README's weight recipe for vectors that store no weights: float32 numpy arithmetic per
+    entry (seeded normal, optional abs, scale, offset), integer entries zero."""
+    sd = {}
+    for e in entries:
+        if e["dtype"].startswith("int"):
+            sd[e["key"]] = torch.zeros(e["shape"], dtype=getattr(torch, e["dtype"]))
+            continue
+        g = np.random.RandomState(e["seed"]).standard_normal(e["shape"]).astype(np.float32)
+        if e["abs"]:
+            g = np.abs(g)
+        sd[e["key"]] = torch.from_numpy(g * np.float32(e["scale"]) + np.float32(e["offset"]))
+    return sd

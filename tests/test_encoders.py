@@ -4,7 +4,6 @@ vectors, weights rebuilt from their JSON recipe), the official checkpoint layout
 import io
 import time
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,7 +12,7 @@ from shared.archs.encoders import (ENCODER_TYPES, EncoderConfig, build_encoder, 
                                    n_styles_for_resolution)
 from shared.loaders.encoders import (config_from_encoder_state_dict, encoder_from_checkpoint, encoder_latent_avg,
                                      load_encoder_checkpoint)
-from tests.parity import WS_TOL, load_vector, rel_err
+from tests.parity import WS_TOL, load_vector, recipe_state_dict, rel_err
 
 torch.set_num_threads(1)
 
@@ -30,20 +29,6 @@ VECTORS = {
 # README: codes within 1e-5 * max(1, max|expected|); we use the same conv algorithm (torch's CPU conv)
 # as the official run, so the tighter of the two allowed tolerances applies to every encoder.
 CODES_TOL = WS_TOL
-
-
-def recipe_state_dict(entries: list[dict]) -> dict[str, torch.Tensor]:
-    """The README's rebuild, verbatim: float32 numpy arithmetic, integer entries zero."""
-    sd = {}
-    for e in entries:
-        if e["dtype"].startswith("int"):
-            sd[e["key"]] = torch.zeros(e["shape"], dtype=getattr(torch, e["dtype"]))
-            continue
-        g = np.random.RandomState(e["seed"]).standard_normal(e["shape"]).astype(np.float32)
-        if e["abs"]:
-            g = np.abs(g)
-        sd[e["key"]] = torch.from_numpy(g * np.float32(e["scale"]) + np.float32(e["offset"]))
-    return sd
 
 
 def _run_vector(name: str) -> dict:

@@ -14,6 +14,7 @@ from shared.registry._card import BuiltinSource, LocalSource, ModelCard
 DEMO_ID = "demo-portraits-stylegan2-64"
 DEMO_ENCODER_ID = "demo-portraits-e4e-64"
 DEMO_CLIP_ID = "demo-portraits-clip"
+DEMO_FLOW_ID = "demo-portraits-styleflow"
 UNTRAINED_ID = "demo-untrained-stylegan2-64"
 BUNDLE = "shared/demo/bundle"
 _LICENSE = "MIT (project code and weights, trained by this project)"
@@ -64,9 +65,9 @@ CARDS: tuple[ModelCard, ...] = (
         id=DEMO_CLIP_ID,
         family="demo",
         arch="open-clip",
-        arch_config=None,
+        arch_config={"prompt_templates": "demo"},
         format="open-clip-safetensors",
-        tasks=("text-image-embedding",),
+        tasks=("text-editing", "text-image-embedding"),
         sources=(LocalSource(f"{BUNDLE}/clip.safetensors"),),
         sha256="1c8d9534d24413b5a1104229a8fd9406280139f90fc192a08a626aad51912c29",
         size=6506066,
@@ -76,6 +77,27 @@ CARDS: tuple[ModelCard, ...] = (
         resolution=None,
         description="A small CLIP built and trained with open_clip on render/caption pairs of the demo world, "
                     "for text-driven editing offline.",
+    ),
+    ModelCard(
+        id=DEMO_FLOW_ID,
+        family="demo",
+        arch="styleflow-cnf",
+        arch_config={"input_dim": 128, "hidden": [112, 112, 112], "context_dim": 8, "num_ws": 10,
+                     "for": DEMO_ID},
+        format="safetensors",
+        tasks=("local-editing",),
+        sources=(LocalSource(f"{BUNDLE}/flow.safetensors"),),
+        sha256="55157a39e170f95f83a2774121c36c91d1f2540c046a1384093f4341d07445ea",
+        size=133392,
+        license=_LICENSE,
+        paper="Abdal et al., StyleFlow: Attribute-conditioned Exploration of StyleGAN-Generated Images using "
+              "Conditional Continuous Normalizing Flows, ACM TOG 2021 (arXiv:2008.02401)",
+        official_repo="https://github.com/RameenAbdal/StyleFlow",
+        resolution=None,
+        description="A StyleFlow prior over the demo generator's W, trained by this project "
+                    "(`shared/demo/train_flow.py`), conditioned on yaw, pitch, smile, light direction and the "
+                    "probabilities of glasses, baldness and a beard as the demo predictor reads them; the Local "
+                    "editing tab's StyleFlow sliders on the demo model. Training record in `flow.json`.",
     ),
     ModelCard(
         id=UNTRAINED_ID,

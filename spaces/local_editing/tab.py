@@ -1,10 +1,11 @@
 """Local editing tab: linear latent directions (InterFaceGAN, GANSpace, SeFa, direction files) and
 StyleSpace channel edits, on seeds or on latents the session sent here (inverted photos, mixes).
 
-Layout and wiring only; the work is `shared.editing` (directions, StyleSpace, Editing in Style)
-and the demo world's fitted directions (`shared.demo.bundle.load_demo_directions`). Retrieve in
-Style runs on the Editing in Style catalogue's part channels; the StyleFlow sliders are listed as
-planned.
+Layout and wiring only; the work is `shared.editing` (directions, StyleSpace, Editing in Style,
+StyleFlow) and the demo world's fitted directions and flow (`shared.demo.bundle.load_demo_directions`,
+`shared.demo.train_flow.load_demo_flow`). Retrieve in Style runs on the Editing in Style
+catalogue's part channels; StyleFlow uses the demo world's own flow on the demo model and the
+official `modellarge10k.pt` (record `styleflow-ffhq`) on StyleGAN2 FFHQ 1024.
 """
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ from shared.editing.directions import cached_ganspace, edit_strip, load_directio
 from shared.editing.local_style import (PALETTE, PartCatalog, build_catalog, cluster_overlay, locality, name_clusters,
                                         part_maps, retrieve, transfer_part)
 from shared.crossover import PART_PRESETS, mask_from_layers, predicted_part_mask
+from shared.editing.styleflow_edit import (OFFICIAL_LIGHTING, FlowAttribute, FlowModel, apply_styleflow,
+                                           official_attributes, official_flow_model, parse_values)
 from shared.editing.stylespace import channel_names, edit_channels, region_channels, style_stats
 from shared.generation import parse_seeds
 from shared.images import to_uint8_hwc
 from shared.latent_store import LatentStore
 from shared.mixing import resolve_rows, ws_from_seeds
 from spaces.family import inbox_markdown
-from spaces.handlers import gpu_handler, progress_callback, send_latent, stylegan_generator, user_errors
+from spaces.handlers import (gpu_handler, model_card, progress_callback, send_latent, source_latent,
+                             stylegan_generator, user_errors)
 from spaces.model_picker import card_summary, default_model, model_choices
 
 TASK = "local-editing"
@@ -51,10 +55,10 @@ session sent here from Generate, Inversion or Mixing), then move it along a **li
 (InterFaceGAN boundaries, GANSpace components, SeFa factors or a direction file) or change single
 **StyleSpace** channels. Each edit shows a strip over strengths so you can see what it does."""
 
-PLANNED = """#### Not implemented yet
-The StyleFlow sliders (the flow itself is in `shared/archs/styleflow.py` and loads
-`modellarge10k.pt`; the sliders and a demo-world flow are to come) are planned for this tab;
-nothing here pretends to run them. Retrieve in Style uses the Editing in Style part channels."""
+PLANNED = """#### Notes
+StyleFlow runs the demo world's own flow (trained by this project, `shared/demo/train_flow.py`) on
+the demo model and StyleFlow's official `modellarge10k.pt` on StyleGAN2 FFHQ 1024; other generators
+have no flow. Retrieve in Style uses the Editing in Style part channels."""
 
 API_DIRECTION = ("Edit a source (seed text such as '3', or the name of a session latent) along a direction: "
                  "method 'interfacegan' (direction = a demo factor such as 'smile' or 'hair_color=red'), "
@@ -115,22 +119,6 @@ def _on_store(store: LatentStore | None, model_id: str | None):
     return gr.update(choices=names, value=latest[0] if latest and latest[0] in names else None)
 
 
-def _source(G: Any, model_id: str, seed: str | None, name: str | None, store: LatentStore | None):
-    if name:
-        try:
-            entry = (store or LatentStore()).get(name)
-        except KeyError as e:
-            raise gr.Error(str(e.args[0])) from None
-        if entry.model_id != model_id:
-            raise gr.Error(f"Latent {name!r} belongs to {entry.model_id}, not {model_id}; pick that model.")
-        return torch.from_numpy(np.array(entry.ws, dtype=np.float32)), name
-    if seed is None or not str(seed).strip():
-        raise gr.Error("Give a source: a seed such as 3, or one of this session's latents.")
-    with user_errors():
-        seeds = parse_seeds(str(seed), max_count=1)
-        return ws_from_seeds(G, seeds), f"seed {seeds[0]}"
-
-
 def _rows(G: Any, choice: str | None, custom: str | None):
     if choice in (None, "all"):
         return None
@@ -157,7 +145,7 @@ def _on_direction(ctx: Any, model_id: str, seed: str, name: str | None, method: 
                   file: Any, strength: float, rows_choice: str, custom: str, store: LatentStore | None,
                   progress: gr.Progress | None = None):
     card, G = _generator(ctx, model_id, progress)
-    ws, label = _source(G, card.id, seed, name, store)
+    ws, label = source_latent(G, card.id, seed, name, store)
     rows = _rows(G, rows_choice, custom)
     t0 = time.perf_counter()
     with user_errors():
@@ -235,7 +223,7 @@ def _on_stylespace(ctx: Any, model_id: str, seed: str, name: str | None, layer: 
     card, G = _generator(ctx, model_id, progress)
     if G.arch != "stylegan2":
         raise gr.Error("StyleSpace edits need a StyleGAN2 generator; the StyleGAN3 code has no S-space API.")
-    ws, label = _source(G, card.id, seed, name, store)
+    ws, label = source_latent(G, card.id, seed, name, store)
     if layer is None or str(layer).strip() == "":
         raise gr.Error("Pick a style layer.")
     t0 = time.perf_counter()
@@ -287,7 +275,7 @@ def _on_transfer(ctx: Any, model_id: str, seed: str, name: str | None, state: Ca
     card, G = _generator(ctx, model_id, progress)
     if state is None or state.model_id != card.id:
         raise gr.Error("Build the part catalogue for this model first.")
-    ws, label = _source(G, card.id, seed, name, store)
+    ws, label = source_latent(G, card.id, seed, name, store)
     with user_errors():
         ref_seeds = parse_seeds(str(reference), max_count=1)
         ws_ref = ws_from_seeds(G, ref_seeds)
@@ -337,7 +325,7 @@ def _on_retrieve(ctx: Any, model_id: str, seed: str, name: str | None, state: Ca
     card, G = _generator(ctx, model_id, progress)
     if state is None or state.model_id != card.id:
         raise gr.Error("Build the part catalogue for this model first.")
-    ws, label = _source(G, card.id, seed, name, store)
+    ws, label = source_latent(G, card.id, seed, name, store)
     parts = [int(c) for c in (clusters or [])]
     if not parts:
         raise gr.Error("Choose the part (one or more clusters) to compare.")
@@ -368,7 +356,7 @@ REGION_CHOICES = [(f"Part: {name} (demo predictor)", f"part:{name}") for name in
 def _on_painter(ctx: Any, model_id: str, seed: str, name: str | None, store: LatentStore | None):
     """Put the source image (enlarged) into the region painter."""
     card, G = _generator(ctx, model_id)
-    ws, _ = _source(G, card.id, seed, name, store)
+    ws, _ = source_latent(G, card.id, seed, name, store)
     img = to_uint8_hwc(G.synthesis(ws, noise_mode="const").float().cpu())[0]
     k = max(1, 256 // img.shape[0])
     big = img.repeat(k, 0).repeat(k, 1)
@@ -380,7 +368,7 @@ def _on_find_channels(ctx: Any, model_id: str, seed: str, name: str | None, regi
     card, G = _generator(ctx, model_id, progress)
     if G.arch != "stylegan2":
         raise gr.Error("StyleSpace needs a StyleGAN2 generator.")
-    ws, label = _source(G, card.id, seed, name, store)
+    ws, label = source_latent(G, card.id, seed, name, store)
     t0 = time.perf_counter()
     with user_errors():
         img = G.synthesis(ws, noise_mode="const").float().cpu().clamp(-1, 1)
@@ -410,9 +398,168 @@ def _on_find_channels(ctx: Any, model_id: str, seed: str, name: str | None, regi
     return gallery, info, gr.update(value=str(first.layer)), first.channel
 
 
+# ---- StyleFlow ------------------------------------------------------------------------------------------
+SF_SLIDERS = 8
+SF_ROWS = [("Each attribute's own W+ rows (StyleFlow's table)", "attribute"), ("All rows", "all")]
+OFFICIAL_FLOW_ID = "styleflow-ffhq"
+API_STYLEFLOW = ("StyleFlow: set a source's attributes with a conditional flow (the demo world's flow on the demo "
+                 "model; the official modellarge10k.pt on StyleGAN2 FFHQ 1024). Inputs: model, seed, latent name, "
+                 "source attributes ('name=value, ...'; the demo model reads them with its predictor, FFHQ uses "
+                 "these or the official dataset means), the 8 target values in slider order (demo: yaw, pitch, smile, "
+                 "light_azimuth, light_elevation, glasses, bald, beard; FFHQ: Gender, Glasses, Yaw, Pitch, Baldness, "
+                 "Beard, Age, Expression), 9 lighting coefficients (FFHQ), rows ('attribute' or 'all'). Returns "
+                 "[original, edited] and a Markdown report with the wall time.")
+
+
+def _official_for(ctx: Any, card: Any) -> bool:
+    try:
+        record = ctx.registry.get(OFFICIAL_FLOW_ID)
+    except KeyError:
+        return False
+    return card.arch == "stylegan2" and card.id.startswith(str((record.arch_config or {}).get("for", "-")))
+
+
+def _sf_attributes(ctx: Any, model_id: str | None) -> list[FlowAttribute] | None:
+    """The editable attributes of the flow for a model (no weights loaded), or None."""
+    if _is_demo(ctx, model_id):
+        from shared.demo.train_flow import load_demo_flow
+        try:
+            return load_demo_flow().editable()
+        except FileNotFoundError:  # a bundle without the flow: the sub-tab says so when used
+            return None
+    if model_id and _official_for(ctx, ctx.registry.get(model_id)):
+        return [a for a in official_attributes() if a.editable]
+    return None
+
+
+def _sf_flow(ctx: Any, card: Any, lighting: str | None) -> FlowModel:
+    if _is_demo(ctx, card.id):
+        from shared.demo.train_flow import load_demo_flow
+        try:
+            return load_demo_flow()
+        except FileNotFoundError as e:
+            raise gr.Error(str(e)) from e
+    if not _official_for(ctx, card):
+        raise gr.Error(f"StyleFlow has a flow for the demo model and for StyleGAN2 FFHQ 1024 only, not {card.id}.")
+    light = _numbers(lighting, 9, "lighting") if lighting and str(lighting).strip() else OFFICIAL_LIGHTING
+    with user_errors():
+        return official_flow_model(hub.cached_path(ctx.registry.get(OFFICIAL_FLOW_ID)), light,
+                                   device=getattr(ctx, "device", "cpu"))
+
+
+def _numbers(text: str, count: int, what: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in str(text).replace(",", " ").split())
+    except ValueError:
+        raise gr.Error(f"Write the {what} as {count} numbers separated by commas.") from None
+    if len(values) != count:
+        raise gr.Error(f"Write the {what} as {count} numbers separated by commas, not {len(values)}.")
+    return values
+
+
+def _assignments(text: str | None, model: FlowModel) -> dict[str, float]:
+    """'yaw=3, smile=0.5' -> {name: value} (names checked against the flow)."""
+    out = {}
+    for item in str(text or "").replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() not in model.names():
+            raise gr.Error(f"Write the source attributes as name=value pairs with names from "
+                           f"{', '.join(a.name for a in model.editable())}; {item.strip()!r} is not one.")
+        try:
+            out[key.strip()] = float(value)
+        except ValueError:
+            raise gr.Error(f"{key.strip()} needs a number, not {value.strip()!r}.") from None
+    return out
+
+
+def _demo_reading(G: Any, ws: torch.Tensor) -> torch.Tensor:
+    from shared.demo.predictor import DEFAULT_PATH, load_predictor
+    from shared.demo.train_flow import read_conditions
+    return read_conditions(load_predictor(DEFAULT_PATH).predict(G.synthesis(ws, noise_mode="const")))
+
+
+def _slider_step(a: FlowAttribute) -> float:
+    return 0.01 if a.high - a.low <= 2 else 0.5
+
+
+def _slider_updates(attrs: list[FlowAttribute] | None, values: list[float] | None = None) -> list[Any]:
+    out = []
+    for i in range(SF_SLIDERS):
+        if attrs is None or i >= len(attrs):
+            out.append(gr.update(visible=False))
+            continue
+        a = attrs[i]
+        v = a.default if values is None else min(a.high, max(a.low, float(values[i])))
+        out.append(gr.update(label=f"{a.name} ({a.unit})", minimum=a.low, maximum=a.high, step=_slider_step(a),
+                             value=round(v, 3), visible=True))
+    return out
+
+
+def _on_sf_read(ctx: Any, model_id: str | None, seed: str, name: str | None, store: LatentStore | None):
+    """Sliders and the source line from the demo predictor's reading of the source (demo model),
+    or the official flow's defaults (FFHQ; attributes cannot be read there)."""
+    attrs = _sf_attributes(ctx, model_id)
+    if attrs is None:
+        return ["", "StyleFlow has a flow for the demo model and StyleGAN2 FFHQ 1024 only.",
+                gr.update(visible=False)] + _slider_updates(None)
+    if not _is_demo(ctx, model_id):
+        line = ", ".join(f"{a.name}={a.default:g}" for a in attrs)
+        return [line, "FFHQ attributes are not read automatically: the source line holds the official dataset's "
+                      "means; correct it if you know the face's attributes.",
+                gr.update(visible=True)] + _slider_updates(attrs)
+    card, G = _generator(ctx, model_id)
+    ws, label = source_latent(G, card.id, seed, name, store)
+    reading = _demo_reading(G, ws)[0].tolist()
+    line = ", ".join(f"{a.name}={v:.3g}" for a, v in zip(attrs, reading))
+    return [line, f"Read from **{label}** by the demo predictor.", gr.update(visible=False)] + \
+        _slider_updates(attrs, reading)
+
+
+def _on_styleflow(ctx: Any, model_id: str, seed: str, name: str | None, source: str | None, *rest: Any,
+                  progress: gr.Progress | None = None):
+    """Adapter: UI values -> `apply_styleflow` -> [original, edited], a report, the edit for sending."""
+    values, (lighting, rows, store) = rest[:SF_SLIDERS], rest[SF_SLIDERS:]
+    card = model_card(ctx, model_id)
+    model = _sf_flow(ctx, card, lighting)   # before the generator: a missing flow file fails fast
+    card, G = _generator(ctx, model_id, progress)
+    ws, label = source_latent(G, card.id, seed, name, store)
+    attrs = model.editable()
+    if any(v is None for v in values[:len(attrs)]):
+        raise gr.Error("Set every attribute slider (read the source first).")
+    t0 = time.perf_counter()
+    with user_errors():
+        demo = _is_demo(ctx, card.id)
+        src = _demo_reading(G, ws) if demo else parse_values(model, _assignments(source, model), 1)
+        # a slider left where the reading put it (up to its step) asks for no change
+        target = {a.name: float(v) if abs(float(v) - float(src[0, model.index(a.name)])) > _slider_step(a) / 2 + 1e-6
+                  else float(src[0, model.index(a.name)]) for a, v in zip(attrs, values)}
+        edit = apply_styleflow(G, model, ws, src, target, rows=rows or "attribute",
+                               progress=progress_callback(progress))
+        original = G.synthesis(ws, noise_mode="const").float().cpu().clamp(-1, 1)
+    seconds = time.perf_counter() - t0
+    after = _demo_reading(G, edit.ws)[0] if demo else None
+    lines = []
+    for name_, req, rows_ in edit.steps:
+        j = model.index(name_)
+        seen = f" (read after: {float(after[j]):.3g})" if after is not None else ""
+        lines.append(f"| {name_} | {float(edit.source[0, j]):.3g} | {float(req[0]):.3g}{seen} | "
+                     f"{', '.join(map(str, rows_))} |")
+    u8 = to_uint8_hwc(torch.cat([original, edit.image]))
+    gallery = [(u8[0], f"original: {label}"), (u8[1], "edited")]
+    table = ("| attribute | source | target | W+ rows |\n|---|---|---|---|\n" + "\n".join(lines)) if lines else \
+        "No attribute changed: every slider equals the source's value."
+    info = f"StyleFlow ({model.label}) on **{label}** · {seconds:.2f} s\n\n{table}"
+    changed = ", ".join(f"{n_}→{float(r[0]):.3g}" for n_, r, _ in edit.steps) or "no change"
+    pick = EditPick(card.id, edit.ws.numpy(), f"{label} + StyleFlow {changed}")
+    return gallery, info, pick
+
+
 def _on_send(pick: EditPick | None, target: str, store: LatentStore | None):
     if pick is None and target in dict(SEND_TARGETS):
-        raise gr.Error("Make a direction edit first (StyleSpace edits live in S and cannot be sent as W+).")
+        raise gr.Error("Make a direction or StyleFlow edit first (StyleSpace edits live in S and cannot be sent "
+                       "as W+).")
     return send_latent(store, SEND_TARGETS, target, f"edit: {pick.label if pick else ''}",
                        pick.model_id if pick else "", pick.ws if pick else None,
                        f"Local editing: {pick.label if pick else ''}")
@@ -523,10 +670,40 @@ def build_tab(ctx: Any) -> None:
                                                object_fit="contain", elem_id="edit-retrieved")
                         retrieved_info = gr.Markdown(elem_id="edit-retrieved-info")
                 catalog_state = gr.State(None)
+            with gr.Tab("StyleFlow", id="edit-styleflow"):
+                gr.Markdown("Set attributes and let a conditional normalising flow find the W+ code: w → z under the "
+                            "source's attributes, z → w under the new ones, only each attribute's own W+ rows "
+                            "written "
+                            "(Abdal et al., 2021). The demo model uses the demo world's flow (attributes read by its "
+                            "predictor); StyleGAN2 FFHQ 1024 uses the official `modellarge10k.pt`.")
+                sf_attrs = _sf_attributes(ctx, first)
+                sf_first = _on_sf_read(ctx, first, "3", None, None) if _is_demo(ctx, first) else None
+                with gr.Row():
+                    with gr.Column(min_width=280):
+                        sf_read = gr.Button("Read the source's attributes", elem_id="edit-sf-read")
+                        sf_source = gr.Textbox(sf_first[0] if sf_first else "", elem_id="edit-sf-source",
+                                               label="Source attributes (name=value; FFHQ: edit if you know them)")
+                        sf_note = gr.Markdown(sf_first[1] if sf_first else "")
+                        sf_sliders = []
+                        for i in range(SF_SLIDERS):
+                            a = sf_attrs[i] if sf_attrs and i < len(sf_attrs) else None
+                            init = sf_first[3 + i] if sf_first else {}
+                            sf_sliders.append(gr.Slider(
+                                a.low if a else 0, a.high if a else 1, value=init.get("value", a.default if a else 0),
+                                step=init.get("step", 0.01), label=f"{a.name} ({a.unit})" if a else "",
+                                visible=a is not None, elem_id=f"edit-sf-{i}"))
+                        sf_light = gr.Textbox(", ".join(f"{v:g}" for v in OFFICIAL_LIGHTING), visible=False,
+                                              label="Lighting: 9 spherical-harmonic coefficients (official flow; held)")
+                        sf_rows = gr.Radio(SF_ROWS, value="attribute", label="W+ rows written")
+                        sf_run = gr.Button("Apply", variant="primary", elem_id="edit-sf-run")
+                    with gr.Column(min_width=320, scale=2):
+                        sf_gallery = gr.Gallery(label="Original and edited", format="png", columns=2, height=280,
+                                                object_fit="contain", elem_id="edit-sf-result")
+                        sf_info = gr.Markdown(elem_id="edit-sf-info")
         gr.Markdown(PLANNED)
         with gr.Row():
             target = gr.Radio([(label, key) for key, label in SEND_TARGETS], value="text-editing",
-                              label="Send the last direction edit to")
+                              label="Send the last W+ edit (direction or StyleFlow) to")
             send = gr.Button("Send latent", elem_id="edit-send")
         sent = gr.Markdown()
 
@@ -584,6 +761,17 @@ def build_tab(ctx: Any) -> None:
                      [retrieved, retrieved_info], api_name="part_retrieve", concurrency_id="gpu",
                      api_description="Retrieve in Style: rank a bank of seeds (plus this session's latents) by the "
                                      "similarity of the chosen part's style channels to the source's; best 8 shown.")
+        sf_read_outputs = [sf_source, sf_note, sf_light, *sf_sliders]
+        sf_read.click(partial(_on_sf_read, ctx), [model, seed, name, latents], sf_read_outputs,
+                      api_visibility="private")
+        for trigger in (model.change, seed.submit, name.change):
+            trigger(partial(_on_sf_read, ctx), [model, seed, name, latents], sf_read_outputs,
+                    api_visibility="private")
+        edit_styleflow = gpu_handler(_on_styleflow, ctx, 120)
+        sf_run.click(edit_styleflow, [model, seed, name, sf_source, *sf_sliders, sf_light, sf_rows, latents],
+                     [sf_gallery, sf_info, pick], api_name="edit_styleflow", api_description=API_STYLEFLOW,
+                     concurrency_id="gpu")
         send.click(_on_send, [pick, target, latents], [latents, sent], api_name="send_edit_latent",
-                   api_description="Put the last direction edit into the session's latent store for another tab "
+                   api_description="Put the last W+ edit (direction or StyleFlow) into the session's latent store for "
+                                   "another tab "
                                    "('text-editing', 'mixing', 'inversion', 'local-editing').")

@@ -416,7 +416,8 @@ def build_tab(ctx: Any) -> None:
                 with gr.Row():
                     with gr.Column(min_width=280):
                         mapper = gr.Dropdown(first_mappers, value=first_mappers[0][1] if first_mappers else None,
-                                             label="Mapper (trained for one prompt)", elem_id="text-mapper-pick")
+                                             label="Mapper (trained for one prompt)", allow_custom_value=True,
+                                             elem_id="text-mapper-pick")
                         mapper_file = gr.File(label="or upload a mapper (.pt from StyleCLIP, .safetensors from "
                                                     "`python -m shared.styleclip.mapper train`)",
                                               file_types=[".pt", ".safetensors"])
