@@ -18,7 +18,7 @@ from shared.loaders.errors import CheckpointError
 from shared.styleclip.mapper import (LevelsMapper, MapperConfig, apply_mapper, demo_mappers, edit_with_mapper,
                                      load_mapper, mapper_from_state_dict, save_mapper)
 from shared.styleclip.train_mapper import TrainSettings, train_mapper
-from tests.parity import PARITY_DIR, load_vector, recipe_state_dict, rel_err
+from tests.parity import load_vector, recipe_state_dict, rel_err
 
 torch.set_num_threads(1)
 DEMO = "demo-portraits-stylegan2-64"

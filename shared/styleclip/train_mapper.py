@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -246,7 +247,7 @@ def _cmd_train(args) -> None:
                 "threads": args.threads, "identity": args.identity if identity is not None else None,
                 "optimizer": "adam", "steps_done": res.steps, "wall_time_s": round(res.seconds, 1),
                 f"losses_first_{k}_steps": first, f"losses_last_{k}_steps": last,
-                "command": "python -m shared.styleclip.mapper " + " ".join(sys.argv[1:])}
+                "command": "python -m shared.styleclip.mapper " + shlex.join(sys.argv[1:])}
     dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
     out = save_mapper(res.mapper.cpu(), args.out, prompt=settings.prompt, training=training,
                       extra={"generator": args.generator, "clip": args.clip}, dtype=dtype)
@@ -268,7 +269,7 @@ def _cmd_measure(args) -> None:
     res = measure_mapper(G, mapper, load_predictor(), target, n=args.sources)
     res = {"target": target.key, "factor": target.factor, "class": target.cls, "sign": target.sign,
            **res, "threads": args.threads,
-           "command": "python -m shared.styleclip.mapper " + " ".join(sys.argv[1:])}
+           "command": "python -m shared.styleclip.mapper " + shlex.join(sys.argv[1:])}
     print(json.dumps(res, indent=1), flush=True)
     if args.sidecar:
         side = Path(args.path).with_suffix(".json")
