@@ -2,7 +2,7 @@
 item 6). Not a test.
 
     python -m benchmarks.editing [--n 100] [--pairs 12] [--threads 2] [--json benchmarks/results/editing.json]
-                                 [--only interfacegan,unsupervised,eis,styleflow,region] [--region-n 10]
+                                 [--only interfacegan,unsupervised,eis,styleflow,region,ris] [--region-n 10]
 
 Sections run in this order (`--only` picks some; their results replace those keys of the JSON file
 and every other key already there is kept):
@@ -32,6 +32,13 @@ and every other key already there is kept):
    top channel by change inside without the 50 % rule (where no channel passes it). The channel sweep is
    done once per latent for all parts; the first (latent, part) is checked against
    `region_channels` itself. JSON key `stylespace_region`.
+6. `ris`: Retrieve in Style (`shared.editing.retrieve_style`, judged by `shared.demo.ris_eval`): part
+   masks from the demo predictor, contributions from each (target, reference) pair; over n pairs of
+   fresh latents (seeds 7,600,000+), per part (eyes, nose, mouth, hair, pose) the share of the pixel
+   change inside the part (target >= 80 %), the share of pairs whose part factors move toward the
+   reference, the other factors' change; retrieval of 20 queries (seeds 7,800,000+) in a bank of
+   200 (seeds 7,700,000+): the top-5's distance to the query in the part's factors over the bank's.
+   JSON key `retrieve_in_style`.
 """
 from __future__ import annotations
 
@@ -43,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-SECTIONS = ("interfacegan", "unsupervised", "eis", "styleflow", "region")
+SECTIONS = ("interfacegan", "unsupervised", "eis", "styleflow", "region", "ris")
 
 
 def _interfacegan(G, predictor, args) -> dict:
@@ -222,8 +229,35 @@ def _region(G, predictor, args) -> dict:
     return {"stylespace_region": out}
 
 
+def _ris(G, predictor, args) -> dict:
+    from shared.demo.ris_eval import retrieval_report, transfer_report
+    from shared.mixing import ws_from_seeds
+    t0 = time.time()
+    ws = ws_from_seeds(G, list(range(7_600_000, 7_600_000 + 2 * args.n)))
+    transfer = transfer_report(G, predictor, ws[:args.n], ws[args.n:])
+    seconds_transfer = round(time.time() - t0, 1)
+    t0 = time.time()
+    bank = ws_from_seeds(G, list(range(7_700_000, 7_700_200)))
+    queries = ws_from_seeds(G, list(range(7_800_000, 7_800_020)))
+    retrieval = retrieval_report(G, predictor, queries, bank, top=5)
+    print(f"\nRetrieve in Style, {args.n} pairs ({seconds_transfer:.0f} s): part, locality, success, judged, "
+          f"others, channels")
+    for part, r in transfer.items():
+        loc = "-" if r["locality"] is None else f"{r['locality']:.0%}"
+        ok = "-" if r["success"] is None else f"{r['success']:.2f}"
+        print(f"  {part:6s} {loc:>5s} {ok:>5s} {r['judged']:4d} {r['other_change'] or 0:.3f} {r['channels']:.0f}")
+    print(f"retrieval, 20 queries in a bank of 200 ({time.time() - t0:.0f} s): top-5 distance / bank distance")
+    for part, r in retrieval.items():
+        extra = f", same hair colour {r['same_colour_top']:.0%} vs {r['same_colour_bank']:.0%}" \
+            if "same_colour_top" in r else ""
+        ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+        print(f"  {part:6s} {ratio}{extra}")
+    return {"retrieve_in_style": {"n": args.n, "transfer": transfer, "seconds_transfer": seconds_transfer,
+                                  "retrieval": retrieval, "seconds_retrieval": round(time.time() - t0, 1)}}
+
+
 RUNNERS = {"interfacegan": _interfacegan, "unsupervised": _unsupervised, "eis": _eis, "styleflow": _styleflow,
-           "region": _region}
+           "region": _region, "ris": _ris}
 
 
 def main(argv: list[str] | None = None) -> None:

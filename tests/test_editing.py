@@ -280,18 +280,13 @@ def test_part_catalogue_and_transfer_endpoints(app):
     c = new_client(app)
     with pytest.raises(AppError, match="Build the part catalogue"):
         call(c, DEMO, "3", None, "20", [], 0.2, 3, api_name="/part_transfer")
-    overlays, info, parts = call(c, DEMO, 6, 32, api_name="/part_catalogue")
+    overlays, info, parts, _, _ = call(c, DEMO, 6, 32, api_name="/part_catalogue")
     assert len(overlays) == 8 and "6 parts from spherical k-means" in info
     labels = [ch[0] for ch in parts["choices"]]
     assert len(labels) == 6 and any("background" in label for label in labels)  # named from the demo part map
     gallery, result = call(c, DEMO, "3", None, "20", [parts["choices"][0][1]], 0.2, 3, api_name="/part_transfer")
     assert [g["caption"] for g in gallery] == ["target: seed 3", "reference: seed 20", "result"]
     assert re.search(r"\d+ style channels taken from the reference", result) and "inside the chosen part" in result
-    background = [v for label, v in parts["choices"] if "background" in label]
-    found, info = call(c, DEMO, "3", None, "0-31", background, 0.2, 3, api_name="/part_retrieve")
-    assert found[0]["caption"] == "query: seed 3" and len(found) == 9
-    assert found[1]["caption"].startswith("seed 3 · 1.00")  # the query itself is in the bank: found first
-    assert "32 faces of the bank ranked" in info
 
 
 @pytest.mark.browser
@@ -331,19 +326,6 @@ def test_find_channels_endpoint(client):
     assert layer is not None and int(channel) >= 0
     with pytest.raises(AppError, match="Click 'Load the source into the painter'"):
         call(client, DEMO, "3", None, "drawn", None, 5.0, api_name="/find_channels")
-
-
-def test_retrieve_ranks_the_query_first_and_by_part_similarity(sg2):
-    from shared.editing.local_style import build_catalog, part_channels, retrieve
-    cat = build_catalog(sg2, k=4, samples=16, seed=2)
-    bank = ws_from_seeds(sg2, list(range(12)))
-    masks = part_channels(sg2, cat, [0, 1], rho=0.0, epsilon=50, min_resolution=4)
-    assert [m.shape[0] for m in masks] == [layer.channels for layer in sg2.style_layers]
-    order, sim = retrieve(sg2, cat, bank[5:6], bank, [0, 1], rho=0.0, epsilon=50, min_resolution=4)
-    assert int(order[0]) == 5 and float(sim[0]) == pytest.approx(1.0, abs=1e-5)
-    assert (sim[:-1] >= sim[1:]).all() and sorted(order.tolist()) == list(range(12))
-    with pytest.raises(InputError, match="No style channel belongs"):
-        retrieve(sg2, cat, bank[:1], bank, [0], epsilon=0.0)
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ from torch import nn
 from shared.generation import InputError
 
 __all__ = ["PartCatalog", "build_catalog", "cluster_overlay", "locality", "name_clusters", "part_channels", "part_maps",
-           "retrieve", "spherical_kmeans",
+           "spherical_kmeans",
            "style_activations", "transfer_part"]
 
 PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
@@ -250,26 +250,3 @@ def part_channels(G: nn.Module, catalog: PartCatalog, clusters: Sequence[int], *
         q = _q(m[clusters].sum(0), rho, epsilon)
         out.append(q if layer.resolution >= min_resolution else torch.zeros_like(q))
     return out
-
-
-@torch.no_grad()
-def retrieve(G: nn.Module, catalog: PartCatalog, query_ws: torch.Tensor, bank_ws: torch.Tensor,
-             clusters: Sequence[int], *, rho: float = 0.2, epsilon: float = 3.0,
-             min_resolution: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
-    """Retrieve in Style (Chong, Lee, Forsyth, "Retrieve in Style: Unsupervised Facial Feature
-    Transfer and Retrieval", ICCV 2021; mchong6/RetrieveInStyle), with the part channels of
-    `part_channels`: the bank's latents ranked by how close their part styles are to the query's
-    (cosine similarity of the selected channels, each channel standardised by the bank's spread).
-    Returns (indices best first, similarities)."""
-    masks = part_channels(G, catalog, clusters, rho=rho, epsilon=epsilon, min_resolution=min_resolution)
-    if sum(int(m.sum()) for m in masks) == 0:
-        raise InputError("No style channel belongs to that part with these thresholds; lower rho or raise epsilon.")
-    dev = next(G.parameters()).device
-    sq = G.synthesis.styles(torch.as_tensor(query_ws, dtype=torch.float32).to(dev))
-    sb = G.synthesis.styles(torch.as_tensor(bank_ws, dtype=torch.float32).to(dev))
-    q = torch.cat([s.cpu()[:, m.bool()] for s, m in zip(sq, masks)], dim=1)
-    b = torch.cat([s.cpu()[:, m.bool()] for s, m in zip(sb, masks)], dim=1)
-    mean, std = b.mean(0, keepdim=True), b.std(0, keepdim=True).clamp_min(1e-6)
-    sim = F.cosine_similarity((b - mean) / std, (q - mean) / std, dim=1)
-    order = torch.argsort(sim, descending=True)
-    return order, sim[order]

@@ -3,8 +3,8 @@ StyleSpace channel edits, on seeds or on latents the session sent here (inverted
 
 Layout and wiring only; the work is `shared.editing` (directions, StyleSpace, Editing in Style,
 StyleFlow) and the demo world's fitted directions and flow (`shared.demo.bundle.load_demo_directions`,
-`shared.demo.train_flow.load_demo_flow`). Retrieve in Style runs on the Editing in Style
-catalogue's part channels; StyleFlow uses the demo world's own flow on the demo model and the
+`shared.demo.train_flow.load_demo_flow`). Retrieve in Style takes its part masks from the Editing
+in Style catalogue's named clusters or, on the demo model, the demo predictor; StyleFlow uses the demo world's own flow on the demo model and the
 official `modellarge10k.pt` (record `styleflow-ffhq`) on StyleGAN2 FFHQ 1024.
 """
 from __future__ import annotations
@@ -22,7 +22,10 @@ from shared import hub
 from shared.demo.bundle import load_demo_directions
 from shared.editing.directions import cached_ganspace, edit_strip, load_direction_file, sefa
 from shared.editing.local_style import (PALETTE, PartCatalog, build_catalog, cluster_overlay, locality, name_clusters,
-                                        part_maps, retrieve, transfer_part)
+                                        part_maps, transfer_part)
+from shared.editing.retrieve_style import (RIS_PARTS, catalogue_masks, part_contributions, part_query,
+                                           predictor_masks, retrieve_part)
+from shared.editing.retrieve_style import transfer as ris_transfer
 from shared.crossover import PART_PRESETS, mask_from_layers, predicted_part_mask
 from shared.editing.styleflow_edit import (OFFICIAL_LIGHTING, FlowAttribute, FlowModel, apply_styleflow,
                                            official_attributes, official_flow_model, parse_values)
@@ -58,7 +61,9 @@ session sent here from Generate, Inversion or Mixing), then move it along a **li
 PLANNED = """#### Notes
 StyleFlow runs the demo world's own flow (trained by this project, `shared/demo/train_flow.py`) on
 the demo model and StyleFlow's official `modellarge10k.pt` on StyleGAN2 FFHQ 1024; other generators
-have no flow. Retrieve in Style uses the Editing in Style part channels."""
+have no flow. Retrieve in Style finds each part's channels on the two faces at hand; its part masks come
+from the demo predictor on the demo model, and from the clusters you name in the Editing in Style catalogue
+on any StyleGAN2."""
 
 API_DIRECTION = ("Edit a source (seed text such as '3', or the name of a session latent) along a direction: "
                  "method 'interfacegan' (direction = a demo factor such as 'smile' or 'hair_color=red'), "
@@ -266,7 +271,8 @@ def _on_catalog(ctx: Any, model_id: str, k: float, samples: float, progress: gr.
     info = (f"{catalog.k} parts from spherical k-means on the {layer.resolution}-px activations (style layer "
             f"{catalog.layer}) of {catalog.samples} samples · {time.perf_counter() - t0:.1f} s. {legend}")
     return ([(img, f"seed {i}") for i, img in enumerate(overlay)], info, CatalogState(card.id, catalog),
-            gr.update(choices=choices, value=[choices[0][1]]))
+            gr.update(choices=choices, value=[choices[0][1]]), gr.update(choices=choices, value=[]),
+            gr.update(choices=choices, value=[]))
 
 
 def _on_transfer(ctx: Any, model_id: str, seed: str, name: str | None, state: CatalogState | None,
@@ -319,33 +325,92 @@ def _on_named_channel(value: str | None):
     return gr.update(value=layer), int(channel)
 
 
-def _on_retrieve(ctx: Any, model_id: str, seed: str, name: str | None, state: CatalogState | None, bank: str,
-                 clusters: list[int] | None, rho: float, epsilon: float, store: LatentStore | None,
-                 progress: gr.Progress | None = None):
-    card, G = _generator(ctx, model_id, progress)
+RIS_SOURCES = [("Demo predictor's part map (demo model)", "predictor"),
+               ("Catalogue clusters named here (build the catalogue under Editing in Style)", "catalogue")]
+
+
+def _ris_masks(ctx: Any, card: Any, G: Any, ws: torch.Tensor, part: str, source: str, state: CatalogState | None,
+               part_clusters: list[int] | None, hair_clusters: list[int] | None) -> dict[str, torch.Tensor]:
+    """The part masks of Retrieve in Style for latents ws: the demo predictor's, or named clusters."""
+    if part not in RIS_PARTS:
+        raise gr.Error(f"Choose the part among {', '.join(RIS_PARTS)}.")
+    if source == "predictor":
+        if not _is_demo(ctx, card.id):
+            raise gr.Error("The demo predictor only reads demo-world faces: build a part catalogue under Editing in "
+                           "Style, choose 'Catalogue clusters' and tick the part's clusters.")
+        from shared.demo.predictor import DEFAULT_PATH, load_predictor
+        return predictor_masks(G, ws, load_predictor(DEFAULT_PATH))
     if state is None or state.model_id != card.id:
-        raise gr.Error("Build the part catalogue for this model first.")
+        raise gr.Error("Build the part catalogue for this model under Editing in Style first, then tick the part's "
+                       "clusters here.")
+    named: dict[str, list[int]] = {}
+    if hair_clusters:
+        named["hair"] = [int(c) for c in hair_clusters]
+    if part == "pose":
+        if not hair_clusters:
+            raise gr.Error("Pose is what the coarse layers do besides hair: tick the hair clusters.")
+    elif part_clusters:
+        named[part] = [int(c) for c in part_clusters]
+    else:
+        raise gr.Error(f"Tick the clusters that make up the {part}.")
+    return catalogue_masks(G, state.catalog, ws, named)
+
+
+def _on_ris_transfer(ctx: Any, model_id: str, seed: str, name: str | None, part: str, source: str,
+                     state: CatalogState | None, part_clusters: list[int] | None, hair_clusters: list[int] | None,
+                     reference: str, amount: float, store: LatentStore | None, progress: gr.Progress | None = None):
+    card, G = _generator(ctx, model_id, progress)
+    if G.arch != "stylegan2":
+        raise gr.Error("Retrieve in Style needs a StyleGAN2 generator.")
     ws, label = source_latent(G, card.id, seed, name, store)
-    parts = [int(c) for c in (clusters or [])]
-    if not parts:
-        raise gr.Error("Choose the part (one or more clusters) to compare.")
+    with user_errors():
+        ref_seeds = parse_seeds(str(reference), max_count=1)
+        ws_ref = ws_from_seeds(G, ref_seeds)
+        t0 = time.perf_counter()
+        pair = torch.cat([ws, ws_ref])
+        masks = _ris_masks(ctx, card, G, pair, part, source, state, part_clusters, hair_clusters)
+        q = part_query(G, part_contributions(G, pair, masks), part)
+        img = ris_transfer(G, ws, ws_ref, q, amount=float(amount))
+        base = G.synthesis(pair, noise_mode="const").float().cpu().clamp(-1, 1)
+        seconds = time.perf_counter() - t0
+    u8 = to_uint8_hwc(torch.cat([base, img]))
+    gallery = [(u8[0], f"target: {label}"), (u8[1], f"reference: seed {ref_seeds[0]}"), (u8[2], f"{part} taken")]
+    if part == "pose":
+        where = "pose acts on the whole face, so no locality is measured"
+    else:
+        share = locality(base[:1], img, masks[part][0] | masks[part][1])
+        where = f"{share:.0%} of the pixel change lies inside the {part} (target's or reference's)"
+    info = (f"{int((q > 0).sum())} style channels carry the {part} (weights up to 1); amount {float(amount):.2f}; "
+            f"{where} · {seconds:.2f} s. The result lives in S, so it is not sent on as a latent.")
+    return gallery, info
+
+
+def _on_ris_retrieve(ctx: Any, model_id: str, seed: str, name: str | None, part: str, source: str,
+                     state: CatalogState | None, part_clusters: list[int] | None, hair_clusters: list[int] | None,
+                     bank: str, store: LatentStore | None, progress: gr.Progress | None = None):
+    card, G = _generator(ctx, model_id, progress)
+    if G.arch != "stylegan2":
+        raise gr.Error("Retrieve in Style needs a StyleGAN2 generator.")
+    ws, label = source_latent(G, card.id, seed, name, store)
     t0 = time.perf_counter()
     with user_errors():
-        bank_seeds = parse_seeds(str(bank), max_count=64)
+        bank_seeds = parse_seeds(str(bank), max_count=256)
         bank_ws = ws_from_seeds(G, bank_seeds)
         names = (store or LatentStore()).list(card.id)
         if names:  # the session's own latents (inverted photos, mixes) join the bank
             extra = torch.cat([torch.from_numpy(np.array((store or LatentStore()).get(n).ws)) for n in names])
             bank_ws = torch.cat([bank_ws, extra])
         labels = [f"seed {s_}" for s_ in bank_seeds] + names
-        order, sim = retrieve(G, state.catalog, ws, bank_ws, parts, rho=float(rho), epsilon=float(epsilon))
+        masks = _ris_masks(ctx, card, G, ws, part, source, state, part_clusters, hair_clusters)
+        q = part_query(G, part_contributions(G, ws, masks), part)
+        order, sim = retrieve_part(G, ws, bank_ws, q)
         top = order[:8]
         imgs = G.synthesis(torch.cat([ws, bank_ws[top]]), noise_mode="const").float().cpu().clamp(-1, 1)
     u8 = to_uint8_hwc(imgs)
     gallery = [(u8[0], f"query: {label}")] + [(u8[i + 1], f"{labels[int(j)]} · {float(sim[i]):.2f}")
                                                for i, j in enumerate(top)]
-    info = (f"The {len(labels)} faces of the bank ranked by the part's style channels (cosine similarity); best 8 "
-            f"shown · {time.perf_counter() - t0:.2f} s")
+    info = (f"The {len(labels)} faces of the bank ranked by their {part} ({int((q > 0).sum())} style channels, "
+            f"cosine similarity around the mean style); best 8 shown · {time.perf_counter() - t0:.2f} s")
     return gallery, info
 
 
@@ -657,8 +722,6 @@ def build_tab(ctx: Any) -> None:
                             rho = gr.Slider(0, 1, value=0.2, step=0.01, label="ρ (least inside share)")
                             epsilon = gr.Slider(0, 50, value=3, step=0.5, label="ε (outside-share budget)")
                         transfer = gr.Button("Transfer part", variant="primary", elem_id="edit-eis-run")
-                        bank = gr.Textbox("0-63", label="Retrieval bank: seeds (this session's latents join it)")
-                        search = gr.Button("Retrieve faces with a similar part", elem_id="edit-retrieve")
                     with gr.Column(min_width=320, scale=2):
                         overlays = gr.Gallery(label="Parts on seeds 0-7", format="png", columns=4, height=260,
                                               object_fit="contain", elem_id="edit-eis-overlay")
@@ -666,10 +729,33 @@ def build_tab(ctx: Any) -> None:
                         eis_gallery = gr.Gallery(label="Transfer", format="png", columns=3, height=220,
                                                  object_fit="contain", elem_id="edit-eis-result")
                         eis_result = gr.Markdown(elem_id="edit-eis-result-info")
-                        retrieved = gr.Gallery(label="Retrieve in Style", format="png", columns=5, height=240,
+                catalog_state = gr.State(None)
+            with gr.Tab("Retrieve in Style", id="edit-ris"):
+                gr.Markdown("Take one facial feature (eyes, nose, mouth, hair) or the pose from a reference face, "
+                            "or find the faces whose feature looks most like the source's. Each part's style "
+                            "channels are measured on the faces at hand, so there are no thresholds to tune "
+                            "(Chong et al., 2021).")
+                with gr.Row():
+                    with gr.Column(min_width=280):
+                        ris_part = gr.Radio(list(RIS_PARTS), value="hair", label="Part", elem_id="edit-ris-part")
+                        ris_source = gr.Radio(RIS_SOURCES, value="predictor", label="Part masks from")
+                        with gr.Row():
+                            ris_part_clusters = gr.CheckboxGroup([], label="Catalogue clusters of the part",
+                                                                info="Filled when the catalogue is built")
+                            ris_hair_clusters = gr.CheckboxGroup([], label="Catalogue clusters of the hair",
+                                                                info="Needed for pose")
+                        ris_reference = gr.Textbox("20", label="Reference: seed")
+                        ris_amount = gr.Slider(0, 1.5, value=1.0, step=0.05, label="Amount (1 = the reference's)")
+                        ris_run = gr.Button("Transfer the part", variant="primary", elem_id="edit-ris-run")
+                        bank = gr.Textbox("0-63", label="Retrieval bank: seeds (this session's latents join it)")
+                        search = gr.Button("Retrieve faces with a similar part", elem_id="edit-retrieve")
+                    with gr.Column(min_width=320, scale=2):
+                        ris_gallery = gr.Gallery(label="Transfer", format="png", columns=3, height=220,
+                                                 object_fit="contain", elem_id="edit-ris-result")
+                        ris_info = gr.Markdown(elem_id="edit-ris-info")
+                        retrieved = gr.Gallery(label="Retrieved", format="png", columns=5, height=240,
                                                object_fit="contain", elem_id="edit-retrieved")
                         retrieved_info = gr.Markdown(elem_id="edit-retrieved-info")
-                catalog_state = gr.State(None)
             with gr.Tab("StyleFlow", id="edit-styleflow"):
                 gr.Markdown("Set attributes and let a conditional normalising flow find the W+ code: w → z under the "
                             "source's attributes, z → w under the new ones, only each attribute's own W+ rows "
@@ -746,21 +832,27 @@ def build_tab(ctx: Any) -> None:
 
         part_transfer = gpu_handler(_on_transfer, ctx, 60)
 
-        build.click(part_catalogue, [model, k, samples], [overlays, eis_info, catalog_state, clusters],
+        build.click(part_catalogue, [model, k, samples],
+                    [overlays, eis_info, catalog_state, clusters, ris_part_clusters, ris_hair_clusters],
                     api_name="part_catalogue", concurrency_id="gpu",
                     api_description="Editing in Style: cluster a StyleGAN2's activations into k parts over N samples "
-                                    "(kept for this session). Returns part overlays on seeds 0-7 and a legend.")
+                                    "(kept for this session). Returns part overlays on seeds 0-7, a legend and the "
+                                    "cluster choices (Editing in Style, Retrieve in Style's part and hair).")
         transfer.click(part_transfer, [model, seed, name, catalog_state, reference, clusters, rho, epsilon, latents],
                        [eis_gallery, eis_result], api_name="part_transfer", concurrency_id="gpu",
                        api_description="Editing in Style: take the chosen clusters' appearance from a reference seed "
                                        "(rho, epsilon thresholds). Returns [target, reference, result] and the share "
                                        "of the pixel change inside the part.")
-        part_retrieve = gpu_handler(_on_retrieve, ctx, 60)
-
-        search.click(part_retrieve, [model, seed, name, catalog_state, bank, clusters, rho, epsilon, latents],
-                     [retrieved, retrieved_info], api_name="part_retrieve", concurrency_id="gpu",
+        ris_inputs = [model, seed, name, ris_part, ris_source, catalog_state, ris_part_clusters, ris_hair_clusters]
+        ris_run.click(gpu_handler(_on_ris_transfer, ctx, 60), [*ris_inputs, ris_reference, ris_amount, latents],
+                      [ris_gallery, ris_info], api_name="ris_transfer", concurrency_id="gpu",
+                      api_description="Retrieve in Style: take a part ('eyes', 'nose', 'mouth', 'hair' or 'pose') from "
+                                      "a reference seed; part masks from 'predictor' (demo model) or 'catalogue' "
+                                      "(the named clusters). Returns [target, reference, result] and a Markdown line.")
+        search.click(gpu_handler(_on_ris_retrieve, ctx, 60), [*ris_inputs, bank, latents], [retrieved, retrieved_info],
+                     api_name="ris_retrieve", concurrency_id="gpu",
                      api_description="Retrieve in Style: rank a bank of seeds (plus this session's latents) by the "
-                                     "similarity of the chosen part's style channels to the source's; best 8 shown.")
+                                     "similarity of the chosen part to the source's; the query and the best 8.")
         sf_read_outputs = [sf_source, sf_note, sf_light, *sf_sliders]
         sf_read.click(partial(_on_sf_read, ctx), [model, seed, name, latents], sf_read_outputs,
                       api_visibility="private")
