@@ -221,7 +221,7 @@ def test_build_command_runs_every_stage_and_resumes(tmp_path):
     """`python -m shared.demo.build` end to end with seconds-long budgets (preset smoke): every file,
     a manifest whose hashes match, grids; a second run finds everything and trains nothing."""
     args = ["--preset", "smoke", "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out"),
-            "--docs", str(tmp_path / "docs"), "--eval-n", "40", "--threads", "2"]
+            "--docs", str(tmp_path / "docs"), "--extras", str(tmp_path / "extras"), "--eval-n", "40", "--threads", "2"]
     build.main(args)
     out = tmp_path / "out"
     names = {p.name for p in out.iterdir()}
@@ -229,8 +229,22 @@ def test_build_command_runs_every_stage_and_resumes(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     for name, rec in manifest["files"].items():
         assert build.sha256_of(out / name) == rec["sha256"]
-    assert {"generator", "encoder", "predictor", "clip"} <= set(manifest["training"])
+    assert {"generator", "encoder", "predictor", "clip", "flow", "mapper_glasses", "mapper_blonde_hair"} <= \
+        set(manifest["training"])
     assert (tmp_path / "docs" / "demo_samples.png").is_file() and (tmp_path / "docs" / "demo_style_mixing.png").is_file()
-    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "manifest.json"}
+    # the derived assets the tabs read: flow, mappers (measured by the predictor), channel table, relevance matrix
+    for r in build.MAPPERS:
+        side = json.loads((out / f"mapper_{r.name}.json").read_text())
+        assert side["prompt"] == r.prompt and side["measured"]["target"] and side["training"]["steps_done"] == 2
+    assert json.loads((out / "flow.json").read_text())["training"]["config"]["steps"] == 2
+    extras = tmp_path / "extras"
+    assert set(json.loads((extras / "stylespace_channels.json").read_text())["factors"]) >= {"yaw", "smile"}
+    from safetensors import safe_open
+    rel = build._outputs(build.Job(runs=tmp_path, out=out, extras=extras), "relevance")[0]
+    with safe_open(str(rel), "pt") as fh:
+        assert fh.metadata()["generator_sha256"] == build.sha256_of(out / "generator.safetensors")
+        assert fh.get_tensor("matrix").shape[0] == 16          # smoke: the first 16 channels only
+    files = [*out.iterdir(), *extras.rglob("*.*")]
+    before = {str(p): p.stat().st_mtime_ns for p in files if p.name != "manifest.json"}
     build.main(args)                                    # resumed: nothing is redone
-    assert before == {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "manifest.json"}
+    assert before == {str(p): p.stat().st_mtime_ns for p in files if p.name != "manifest.json"}

@@ -10,6 +10,13 @@ it). Interrupt at any time and run the same command again to continue.
               re-estimated from 20,000 latents
   encoder     e4e with a reduced backbone (shared/demo/train_encoder.py)
   directions  per-factor W directions labelled by the predictor (shared/demo/directions.py)
+  flow        the StyleFlow prior conditioned on the predictor's reading (shared/demo/train_flow.py)
+  channels    StyleSpace attribute channels (shared/demo/attribute_channels.py), written beside the
+              bundle as shared/demo/stylespace_channels.json
+  relevance   StyleCLIP's global-direction relevance matrix of the generator with the demo CLIP
+              (shared/styleclip/global_directions.py), beside the bundle in shared/demo/styleclip/
+  mappers     the two StyleCLIP latent mappers, glasses and blonde hair (shared/styleclip/train_mapper.py),
+              each measured by the predictor into its JSON sidecar
   evaluate    the generator report (shared/demo/evaluate.py), grids under docs/
   manifest    manifest.json: versions, seeds, training lengths, metrics, sha256 of every file
 
@@ -18,7 +25,7 @@ Time budgets per stage come from a preset. `cpu` fits the issue's 3 hours on a 2
 hour); `gpu` is the recipe of the shipped bundle on one lent GPU, where data come from a pool
 rendered on every CPU (shared/demo/pool.py).
 
-    python -m shared.demo.build [--preset cpu|gpu] [--device cpu|cuda] [--force STAGE ...]
+    python -m shared.demo.build [--preset cpu|gpu] [--device cpu|cuda] [--force STAGE ...] [--only STAGE ...]
 """
 from __future__ import annotations
 
@@ -35,10 +42,29 @@ import torch
 
 BUNDLE = Path(__file__).resolve().parent / "bundle"
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-STAGES = ("predictor", "clip", "generator", "encoder", "directions", "evaluate", "manifest")
+STAGES = ("predictor", "clip", "generator", "encoder", "directions", "flow", "channels", "relevance", "mappers",
+          "evaluate", "manifest")
 FILES = {"predictor": "predictor.safetensors", "clip": "clip.safetensors", "generator": "generator.safetensors",
-         "encoder": "encoder.safetensors", "directions": "directions.safetensors", "evaluate": "evaluation.json",
-         "manifest": "manifest.json"}
+         "encoder": "encoder.safetensors", "directions": "directions.safetensors", "flow": "flow.safetensors",
+         "evaluate": "evaluation.json", "manifest": "manifest.json"}
+GENERATOR_ID, CLIP_ID = "demo-portraits-stylegan2-64", "demo-portraits-clip"
+
+
+@dataclass(frozen=True)
+class MapperRecipe:
+    """One shipped StyleCLIP mapper: its prompt and the training settings of the shipped file."""
+    name: str
+    prompt: str
+    levels: tuple[str, ...]
+    layers: int
+    lambda_l2: float
+    steps: int = 1200
+    batch: int = 8
+    lr: float = 0.5
+
+
+MAPPERS = (MapperRecipe("glasses", "a person wearing glasses", ("coarse", "medium"), 2, 4.0),
+           MapperRecipe("blonde_hair", "a person with blonde hair", ("coarse", "medium", "fine"), 1, 2.0))
 SEED = 0
 #: seconds of training per stage
 PRESETS = {
@@ -46,6 +72,14 @@ PRESETS = {
     "gpu": {"predictor": 150, "clip": 420, "generator": 400, "encoder": 150},
     "smoke": {"predictor": 3, "clip": 3, "generator": 3, "encoder": 3},   # tests: every stage, seconds each
 }
+#: sizes of the stages that run a fixed amount of work (smoke: a pipeline check, not usable artifacts)
+SIZES = {
+    "cpu": {"flow_steps": 4000, "flow_samples": 8000, "flow_holdout": 800, "flow_select_n": 48, "channels_n": 8,
+            "relevance_limit": None, "mapper_steps": None, "mapper_sources": 50},
+    "smoke": {"flow_steps": 2, "flow_samples": 96, "flow_holdout": 16, "flow_select_n": 4, "channels_n": 1, "relevance_limit": 16,
+              "mapper_steps": 2, "mapper_sources": 4},
+}
+SIZES["gpu"] = SIZES["cpu"]
 MAX_BUNDLE_BYTES = 25_000_000  # the issue's 25 MB
 
 
@@ -55,8 +89,10 @@ class Job:
     runs: Path                      # checkpoints, one folder per stage
     out: Path = BUNDLE              # the bundle folder
     docs: Path = DOCS               # where the evaluation's grids go
+    extras: Path = BUNDLE.parent    # derived tables beside the bundle (attribute channels, relevance matrix)
     device: str = "cpu"
     seconds: dict = field(default_factory=dict)   # training seconds per stage
+    sizes: dict = field(default_factory=lambda: dict(SIZES["cpu"]))   # work of the fixed-size stages
     eval_n: int = 2000              # generator evaluation; CLIP zero-shot uses half, directions 3x
     pool_n: int = 120_000           # GPU path: pre-rendered portraits
 
@@ -181,6 +217,85 @@ def stage_directions(job: Job) -> None:
     save_directions(ds, job.out / FILES["directions"])
 
 
+def _models(job: Job):
+    from shared import load_generator
+    from shared.demo.predictor import load_predictor
+    G = load_generator(job.out / FILES["generator"]).eval().requires_grad_(False).to(job.device)
+    return G, load_predictor(job.out / FILES["predictor"])
+
+
+def _clip(job: Job):
+    from shared import registry
+    from shared.styleclip.clip import load_clip
+    clip = load_clip(registry.get(CLIP_ID), job.out / FILES["clip"])
+    clip.model.to(job.device)
+    return clip
+
+
+def stage_flow(job: Job) -> None:
+    from shared.demo.train_flow import FlowTrainConfig, build_demo_flow
+    G, predictor = _models(job)
+    z = job.sizes
+    cfg = FlowTrainConfig(steps=z["flow_steps"], samples=z["flow_samples"], holdout=z["flow_holdout"])
+    build_demo_flow(G.cpu(), predictor, cfg, job.runs / "flow", job.out / FILES["flow"], device=job.device,
+                    threads=torch.get_num_threads(), log=_log, select_n=z["flow_select_n"],
+                    command=f"python -m shared.demo.build --only flow (steps {cfg.steps}, samples {cfg.samples})")
+
+
+def stage_channels(job: Job) -> None:
+    from shared.demo.attribute_channels import find_attribute_channels
+    G, predictor = _models(job)
+    table = find_attribute_channels(G.cpu(), predictor, n=job.sizes["channels_n"], progress=_log)
+    out = _outputs(job, "channels")[0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(table, indent=1) + "\n")
+
+
+def stage_relevance(job: Job) -> None:
+    from shared.styleclip.global_directions import RelevanceSettings, build_relevance_file
+    G, _ = _models(job)
+    extra = {"generator_sha256": sha256_of(job.out / FILES["generator"]), "clip_sha256": sha256_of(job.out / FILES["clip"]),
+             "device": job.device, "threads": torch.get_num_threads(), "command": "python -m shared.demo.build"}
+    t0 = time.time()
+    build_relevance_file(G, _clip(job), GENERATOR_ID, RelevanceSettings(), job.extras / "styleclip", half=True,
+                         extra=extra, limit=job.sizes["relevance_limit"],
+                         progress=lambda f, d: _log(f"relevance: {d} ({time.time() - t0:.0f} s)"))
+
+
+def stage_mappers(job: Job) -> None:
+    from shared.styleclip.mapper import MapperConfig
+    from shared.styleclip.train_mapper import TrainSettings, measure_into_sidecar, train_and_save
+    G, predictor = _models(job)
+    clip = _clip(job)
+    outs = _outputs(job, "mappers")
+    for recipe, out in zip(MAPPERS, outs):   # an interrupted stage resumes from each mapper's run folder
+        steps = job.sizes["mapper_steps"] or recipe.steps
+        settings = TrainSettings(prompt=recipe.prompt, steps=steps, batch=recipe.batch, lr=recipe.lr,
+                                 lambda_l2=recipe.lambda_l2, seed=SEED)
+        config = MapperConfig(w_dim=G.w_dim, layers=recipe.layers, levels=recipe.levels)
+        train_and_save(G, clip, settings, config, out, run_dir=job.runs / "mappers" / recipe.name,
+                       generator_id=GENERATOR_ID, clip_id=CLIP_ID, device=job.device, dtype=torch.float16,
+                       sidecar=True, command=f"python -m shared.demo.build --only mappers ({recipe})",
+                       on_step=lambda step, rec, r=recipe: step % 100 == 0 and _log(f"mapper {r.name}: step {step}, "
+                                                                                    f"clip {rec['clip']:.4f}"))
+    G = G.cpu()
+    for out in outs:
+        measure_into_sidecar(G, out, predictor, n=job.sizes["mapper_sources"],
+                             command="python -m shared.demo.build --only mappers")
+
+
+def _outputs(job: Job, stage: str) -> list[Path]:
+    """The files a stage writes (it is skipped when they all exist)."""
+    if stage == "mappers":
+        return [job.out / f"mapper_{r.name}.safetensors" for r in MAPPERS]
+    if stage == "channels":
+        return [job.extras / "stylespace_channels.json"]
+    if stage == "relevance":
+        from shared.styleclip.global_directions import RelevanceSettings, relevance_file
+        return [relevance_file(GENERATOR_ID, CLIP_ID, RelevanceSettings(), job.extras / "styleclip")]
+    return [job.out / FILES[stage]]
+
+
 def stage_evaluate(job: Job) -> None:
     from shared import load_generator
     from shared.demo.evaluate import evaluate_generator, print_report, save_grids
@@ -284,7 +399,8 @@ def _metrics(bundle: Path) -> dict:
 
 
 RUNNERS = {"predictor": stage_predictor, "clip": stage_clip, "generator": stage_generator, "encoder": stage_encoder,
-           "directions": stage_directions, "evaluate": stage_evaluate}
+           "directions": stage_directions, "flow": stage_flow, "channels": stage_channels, "relevance": stage_relevance,
+           "mappers": stage_mappers, "evaluate": stage_evaluate}
 
 
 def build(job: Job, *, force: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> dict:
@@ -301,9 +417,9 @@ def build(job: Job, *, force: tuple[str, ...] = (), only: tuple[str, ...] | None
             _log(f"manifest: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB (limit "
                  f"{MAX_BUNDLE_BYTES / 1e6:.1f} MB)")
             continue
-        out = job.out / FILES[stage]
-        if out.exists() and stage not in force:
-            _log(f"{stage}: {out.name} exists, skipped (--force {stage} redoes it)")
+        outs = _outputs(job, stage)
+        if all(p.exists() for p in outs) and stage not in force:
+            _log(f"{stage}: {', '.join(p.name for p in outs)} exist(s), skipped (--force {stage} redoes it)")
             continue
         _log(f"{stage}: starting ({job.budget(stage) / 60:.1f} min of training)")
         RUNNERS[stage](job)
@@ -318,14 +434,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=Path, default=Path("runs/bundle"), help="checkpoints (resume from here)")
     ap.add_argument("--out", type=Path, default=BUNDLE, help="the bundle folder")
     ap.add_argument("--docs", type=Path, default=DOCS, help="where the grids go")
+    ap.add_argument("--extras", type=Path, default=BUNDLE.parent,
+                    help="where the attribute-channel table and the relevance matrix go")
     ap.add_argument("--eval-n", type=int, default=2000)
     ap.add_argument("--force", nargs="*", default=[], choices=STAGES, help="redo these stages")
     ap.add_argument("--only", nargs="*", default=None, choices=STAGES, help="run only these stages")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    job = Job(runs=args.runs, out=args.out, docs=args.docs, device=args.device, seconds=PRESETS[args.preset],
-              eval_n=args.eval_n)
+    job = Job(runs=args.runs, out=args.out, docs=args.docs, extras=args.extras, device=args.device,
+              seconds=PRESETS[args.preset], sizes=dict(SIZES[args.preset]), eval_n=args.eval_n)
     build(job, force=tuple(args.force), only=None if args.only is None else tuple(args.only))
 
 

@@ -451,7 +451,7 @@ def _gaussian_nll(train: Tensor, test: Tensor) -> float:
 
 
 def finalise(flow: StyleFlow, data: dict, record: dict, cfg: FlowTrainConfig, G, predictor, out: Path, *,
-             log: Callable[[str], None] = lambda s: None) -> dict:
+             select_n: int = 48, log: Callable[[str], None] = lambda s: None) -> dict:
     """Round the weights to float16, measure them, choose the rows, write `out` and its JSON."""
     q = _quantised(flow)
     n_train = cfg.samples - cfg.holdout
@@ -475,7 +475,7 @@ def finalise(flow: StyleFlow, data: dict, record: dict, cfg: FlowTrainConfig, G,
     log(f"dopri5 round trip max |w - w'| {round_trip:.2e}; |z_dopri5 - z_rk4| max {rk4_gap:.3f} "
         f"(z std {float(z.std()):.2f})")
     model = _flow_model(q, record, {}, int(G.num_ws))
-    rows, table = select_rows(G, predictor, model, log=log)
+    rows, table = select_rows(G, predictor, model, n=select_n, log=log)
     model = _flow_model(q, record, rows, int(G.num_ws))
     sidecar = {"file": out.name, "storage_dtype": "float16",
                "params": sum(p.numel() for p in q.parameters()),
@@ -496,7 +496,7 @@ def finalise(flow: StyleFlow, data: dict, record: dict, cfg: FlowTrainConfig, G,
                            "heldout_nll_shuffled_conditions": nll_shuffled, "heldout_nll_gaussian": gauss,
                            "round_trip_max_abs_dopri5": round_trip, "z_rk4_vs_dopri5_max_abs": rk4_gap,
                            "end_time": float(q.end_time)},
-               "rows_selection": {"n": 48, "seed": SELECT_SEED, "change": 0.25, "slack": 0.05, "table": table}}
+               "rows_selection": {"n": select_n, "seed": SELECT_SEED, "change": 0.25, "slack": 0.05, "table": table}}
     save_flow(model, out, sidecar)
     log(f"wrote {out} ({out.stat().st_size} bytes) and {out.with_suffix('.json').name}")
     return sidecar
@@ -508,6 +508,26 @@ def _final_train_nll(log_path: Path, last: int = 4) -> float | None:
         return None
     recs = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
     return round(sum(r["nll"] for r in recs[-last:]) / len(recs[-last:]), 3) if recs else None
+
+
+def build_demo_flow(G, predictor, cfg: FlowTrainConfig, run_dir: Path, out: Path, *, device: str = "cpu",
+                    threads: int = 1, max_seconds: float | None = None, command: str = "", select_n: int = 48,
+                    log: Callable[[str], None] = lambda s: None) -> dict:
+    """Train (or resume) the flow in `run_dir`, then `finalise` it into `out` and its JSON sidecar
+    with the training record (times, final training NLL, `command`); the W+ rows of each attribute
+    are chosen on `select_n` latents. Returns the sidecar."""
+    t0 = time.time()
+    flow, data, record = train_flow(cfg, run_dir, G, predictor, device=device, log=log, max_seconds=max_seconds)
+    record.update({"threads": threads, "device": device})
+    t_fin = time.time()
+    side = finalise(flow, data, record, cfg, G, predictor, out, select_n=select_n, log=log)
+    side["training"]["finalise_minutes"] = round((time.time() - t_fin) / 60, 2)
+    side["training"]["final_train_nll"] = _final_train_nll(Path(run_dir) / "log.jsonl")
+    side["training"]["wall_minutes"] = round((time.time() - t0) / 60, 2)  # this session (resumed runs: less)
+    side["training"]["command"] = command
+    Path(out).with_suffix(".json").write_text(json.dumps(side, indent=1) + "\n")
+    log("done")
+    return side
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -535,19 +555,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{(time.time() - t0) / 60:5.1f} min] {s}", flush=True)
 
     G = load_generator(bundle_file("generator.safetensors")).eval().requires_grad_(False)
-    predictor = load_predictor(PREDICTOR)
-    flow, data, record = train_flow(cfg, args.run_dir, G, predictor, device=args.device, log=log,
-                                    max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
-    record.update({"threads": args.threads, "device": args.device})
-    t_fin = time.time()
-    side = finalise(flow, data, record, cfg, G, predictor, args.out, log=log)
-    side["training"]["finalise_minutes"] = round((time.time() - t_fin) / 60, 2)
-    side["training"]["final_train_nll"] = _final_train_nll(args.run_dir / "log.jsonl")
-    side["training"]["wall_minutes"] = round((time.time() - t0) / 60, 2)  # this session (resumed runs: less)
     words = argv if argv is not None else sys.argv[1:]
-    side["training"]["command"] = "python -m shared.demo.train_flow " + " ".join(words)
-    args.out.with_suffix(".json").write_text(json.dumps(side, indent=1) + "\n")
-    log("done")
+    build_demo_flow(G, load_predictor(PREDICTOR), cfg, args.run_dir, args.out, device=args.device, threads=args.threads,
+                    max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
+                    command="python -m shared.demo.train_flow " + " ".join(words), log=log)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from shared.editing.stylespace import StyleStats, style_stats
 from shared.generation import InputError
 
-__all__ = ["GlobalEdit", "Relevance", "RelevanceSettings", "cached_relevance", "channel_layout", "computed_dir",
+__all__ = ["GlobalEdit", "Relevance", "RelevanceSettings", "build_relevance_file", "cached_relevance", "channel_layout", "computed_dir",
            "global_edit", "load_official_relevance", "load_official_stats", "load_relevance", "relevance_file",
            "relevance_matrix", "save_relevance", "select_channels"]
 
@@ -300,6 +300,21 @@ def global_edit(G: nn.Module, ws: Tensor, edit: GlobalEdit, *, noise_mode: str =
     return img.float().cpu().clamp(-1, 1), [s.cpu() for s in edited]
 
 
+def build_relevance_file(G: nn.Module, clip, model_id: str, settings: RelevanceSettings, folder: Path, *,
+                         half: bool = False, extra: dict | None = None, limit: int | None = None,
+                         progress: Progress | None = None) -> Path:
+    """Build (or resume, from `<file>.partial`) the relevance matrix of (G, clip) and save it as
+    `relevance_file(model_id, clip.model_id, settings, folder)`, float16 with `half`; `extra` goes
+    into the header (e.g. the sha256 of the generator and CLIP files). `limit`: the first rows only
+    (a pipeline check, not a usable matrix). Returns the path."""
+    path = relevance_file(model_id, clip.model_id, settings, folder)
+    rel = relevance_matrix(G, clip, settings=settings, checkpoint=path.with_suffix(".partial"), progress=progress,
+                           limit=limit)
+    save_relevance(rel, path, settings, dtype=torch.float16 if half else torch.float32, extra=extra)
+    path.with_suffix(".partial").unlink(missing_ok=True)
+    return path
+
+
 def main(argv: list[str] | None = None) -> None:
     """`python -m shared.styleclip.global_directions --model ID --clip ID [--out DIR] [--samples N]
     [--threads N] [--device cpu|cuda]`: build (or resume) a relevance matrix and save it in DIR
@@ -322,17 +337,13 @@ def main(argv: list[str] | None = None) -> None:
     card, clip_card = registry.get(args.model), registry.get(args.clip)
     G = load_generator(hub.fetch(card)).eval().requires_grad_(False).to(args.device)
     clip = clip_for(args.clip, args.device)
-    settings = RelevanceSettings(samples=args.samples)
-    folder = args.out or computed_dir() / "styleclip"
-    path = relevance_file(card.id, clip.model_id, settings, folder)
-    t0 = time.perf_counter()
-    rel = relevance_matrix(G, clip, settings=settings, checkpoint=path.with_suffix(".partial"),
-                           progress=lambda f, d: print(f"{d} ({time.perf_counter() - t0:.0f} s)", flush=True))
     extra = {"generator_sha256": hub.file_sha256(hub.fetch(card)), "clip_sha256": hub.file_sha256(hub.fetch(clip_card)),
              "device": args.device, "threads": torch.get_num_threads()}
-    save_relevance(rel, path, settings, dtype=torch.float16 if args.half else torch.float32, extra=extra)
-    path.with_suffix(".partial").unlink(missing_ok=True)
-    print(f"{path}: {tuple(rel.matrix.shape)} in {rel.seconds:.0f} s", flush=True)
+    t0 = time.perf_counter()
+    path = build_relevance_file(G, clip, card.id, RelevanceSettings(samples=args.samples),
+                                args.out or computed_dir() / "styleclip", half=args.half, extra=extra,
+                                progress=lambda f, d: print(f"{d} ({time.perf_counter() - t0:.0f} s)", flush=True))
+    print(f"{path} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,10 @@ import torch
 from torch import Tensor, nn
 
 from shared.generation import InputError
-from shared.styleclip.mapper import OFFICIAL_STRENGTH, LevelsMapper, MapperConfig, apply_mapper, save_mapper
+from shared.styleclip.mapper import OFFICIAL_STRENGTH, LevelsMapper, MapperConfig, save_mapper
 
-__all__ = ["TrainResult", "TrainSettings", "main", "measure_mapper", "train_mapper"]
+__all__ = ["TrainResult", "TrainSettings", "main", "measure_into_sidecar", "measure_mapper", "train_and_save",
+           "train_mapper"]
 
 DEMO_GENERATOR = "demo-portraits-stylegan2-64"
 DEMO_CLIP = "demo-portraits-clip"
@@ -209,6 +210,48 @@ def _target_for(prompt: str, key: str | None):
                      f"{', '.join(t.key for t in TEXT_TARGETS)}.")
 
 
+def train_and_save(G: nn.Module, clip, settings: TrainSettings, config: MapperConfig, out: str | os.PathLike, *,
+                   run_dir: str | os.PathLike, generator_id: str, clip_id: str, device: str = "cpu",
+                   dtype: torch.dtype = torch.float32, sidecar: bool = False, identity=None, identity_id: str = "",
+                   on_step: Callable[[int, dict], object] | None = None, command: str = "") -> Path:
+    """`train_mapper` (resuming from `run_dir`), then `save_mapper` to `out` with the training record
+    (settings, models, wall time, mean losses of the first and last steps, `command`); with
+    `sidecar`, also `out.json` (prompt, file, config, dtype, training). Returns the written path."""
+    res = train_mapper(G, clip, settings, config, identity=identity, run_dir=run_dir, on_step=on_step)
+    k = min(50, max(1, len(res.history) // 10))
+    first = {key: statistics.fmean(h[key] for h in res.history[:k]) for key in ("clip", "l2", "id", "loss")}
+    last = {key: statistics.fmean(h[key] for h in res.history[-k:]) for key in ("clip", "l2", "id", "loss")}
+    training = {**asdict(settings), "generator": generator_id, "clip": clip_id, "device": device,
+                "threads": torch.get_num_threads(), "identity": identity_id if identity is not None else None,
+                "optimizer": "adam", "steps_done": res.steps, "wall_time_s": round(res.seconds, 1),
+                f"losses_first_{k}_steps": first, f"losses_last_{k}_steps": last, "command": command}
+    path = save_mapper(res.mapper.cpu(), out, prompt=settings.prompt, training=training,
+                       extra={"generator": generator_id, "clip": clip_id}, dtype=dtype)
+    if sidecar:
+        name = {torch.float16: "float16", torch.float32: "float32"}[dtype]
+        path.with_suffix(".json").write_text(json.dumps({"prompt": settings.prompt, "file": path.name,
+                                                         "config": config.to_dict(), "dtype": name,
+                                                         "training": training}, indent=1) + "\n")
+    return path
+
+
+def measure_into_sidecar(G: nn.Module, path: str | os.PathLike, predictor, *, n: int = 50, key: str | None = None,
+                         command: str = "") -> dict:
+    """`measure_mapper` on the demo-world target of the mapper's prompt (or `key`); the result is
+    written into `path.json` under "measured" and returned."""
+    from shared.styleclip.mapper import load_mapper
+    mapper, meta = load_mapper(path)
+    target = _target_for(meta.get("prompt", ""), key)
+    res = measure_mapper(G, mapper, predictor, target, n=n)
+    res = {"target": target.key, "factor": target.factor, "class": target.cls, "sign": target.sign,
+           **res, "threads": torch.get_num_threads(), "command": command}
+    side = Path(path).with_suffix(".json")
+    rec = json.loads(side.read_text()) if side.is_file() else {"prompt": meta.get("prompt", "")}
+    rec["measured"] = res
+    side.write_text(json.dumps(rec, indent=1) + "\n")
+    return res
+
+
 # ---- command line ------------------------------------------------------------------------------------
 def _load_models(generator_id: str, clip_id: str | None, device: str):
     from shared import hub, load_generator, registry
@@ -232,31 +275,19 @@ def _cmd_train(args) -> None:
         from shared import hub, registry
         from shared.inversion.identity import load_arcface
         identity = load_arcface(hub.fetch(registry.get(args.identity))).eval().requires_grad_(False).to(args.device)
-    run_dir = args.run_dir or Path(str(args.out) + ".run")
     every = max(1, args.steps // 20)
 
     def report(step: int, rec: dict) -> None:
         if step % every == 0 or step == 1:
             print(f"step {step}/{args.steps}  clip {rec['clip']:.4f}  l2 {rec['l2']:.5f}  id {rec['id']:.4f}", flush=True)
 
-    res = train_mapper(G, clip, settings, config, identity=identity, run_dir=run_dir, on_step=report)
-    k = min(50, max(1, len(res.history) // 10))
-    first = {key: statistics.fmean(h[key] for h in res.history[:k]) for key in ("clip", "l2", "id", "loss")}
-    last = {key: statistics.fmean(h[key] for h in res.history[-k:]) for key in ("clip", "l2", "id", "loss")}
-    training = {**asdict(settings), "generator": args.generator, "clip": args.clip, "device": args.device,
-                "threads": args.threads, "identity": args.identity if identity is not None else None,
-                "optimizer": "adam", "steps_done": res.steps, "wall_time_s": round(res.seconds, 1),
-                f"losses_first_{k}_steps": first, f"losses_last_{k}_steps": last,
-                "command": "python -m shared.styleclip.mapper " + shlex.join(sys.argv[1:])}
     dtype = {"float16": torch.float16, "float32": torch.float32}[args.dtype]
-    out = save_mapper(res.mapper.cpu(), args.out, prompt=settings.prompt, training=training,
-                      extra={"generator": args.generator, "clip": args.clip}, dtype=dtype)
-    print(f"saved {out} ({out.stat().st_size} bytes), {res.steps} steps in {res.seconds:.0f} s; "
-          f"clip loss {first['clip']:.4f} -> {last['clip']:.4f}", flush=True)
-    if args.sidecar:
-        out.with_suffix(".json").write_text(json.dumps({"prompt": settings.prompt, "file": out.name,
-                                                        "config": config.to_dict(), "dtype": args.dtype,
-                                                        "training": training}, indent=1) + "\n")
+    out = train_and_save(G, clip, settings, config, args.out, run_dir=args.run_dir or Path(str(args.out) + ".run"),
+                         identity=identity, generator_id=args.generator, clip_id=args.clip, device=args.device,
+                         dtype=dtype, sidecar=args.sidecar, on_step=report,
+                         command="python -m shared.styleclip.mapper " + shlex.join(sys.argv[1:]),
+                         identity_id=args.identity)
+    print(f"saved {out} ({out.stat().st_size} bytes)", flush=True)
 
 
 def _cmd_measure(args) -> None:
@@ -265,17 +296,13 @@ def _cmd_measure(args) -> None:
     from shared.styleclip.mapper import load_mapper
     mapper, meta = load_mapper(args.path)
     G, _ = _load_models(meta.get("generator") or DEMO_GENERATOR, None, "cpu")
-    target = _target_for(meta.get("prompt", ""), args.target)
-    res = measure_mapper(G, mapper, load_predictor(), target, n=args.sources)
-    res = {"target": target.key, "factor": target.factor, "class": target.cls, "sign": target.sign,
-           **res, "threads": args.threads,
-           "command": "python -m shared.styleclip.mapper " + shlex.join(sys.argv[1:])}
-    print(json.dumps(res, indent=1), flush=True)
+    command = "python -m shared.styleclip.mapper " + shlex.join(sys.argv[1:])
     if args.sidecar:
-        side = Path(args.path).with_suffix(".json")
-        rec = json.loads(side.read_text()) if side.is_file() else {"prompt": meta.get("prompt", "")}
-        rec["measured"] = res
-        side.write_text(json.dumps(rec, indent=1) + "\n")
+        res = measure_into_sidecar(G, args.path, load_predictor(), n=args.sources, key=args.target, command=command)
+    else:
+        target = _target_for(meta.get("prompt", ""), args.target)
+        res = {"target": target.key, **measure_mapper(G, mapper, load_predictor(), target, n=args.sources)}
+    print(json.dumps(res, indent=1), flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
