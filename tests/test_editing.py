@@ -370,3 +370,40 @@ def test_named_channels_fill_the_edit_fields(app):
     layer, channel = _on_named_channel(choices[0][1])
     assert layer["value"] == choices[0][1].split(":")[0] and channel == int(choices[0][1].split(":")[1])
     assert _named_channel_choices(app[1], "stylegan2-ffhq-1024") == []
+
+
+def test_named_sliders_endpoint(client):
+    """The StyleSpace named sliders: one per factor with a found channel; moving the smile slider
+    changes the face, and the predictor's reading of the moved factor is reported before/after."""
+    from spaces.local_editing.tab import _named_slider_spec
+    spec = _named_slider_spec()
+    assert spec and len({f for f, *_ in spec}) == len(spec)
+    values = [0.0] * len(spec)
+    with pytest.raises(AppError, match="Move at least one named slider"):
+        call(client, DEMO, "3", None, *values, api_name="/edit_named_channels")
+    i = [f for f, *_ in spec].index("smile")
+    values[i] = 15.0
+    gallery, info = call(client, DEMO, "3", None, *values, api_name="/edit_named_channels")
+    assert [g["caption"] for g in gallery] == ["original: seed 3", "edited"]
+    a, b = (png(g["image"]).astype(float) for g in gallery)
+    assert np.abs(a - b).mean() > 0.5
+    row = next(line for line in info.splitlines() if line.startswith("| smile |"))
+    before, after = (float(x) for x in row.strip("|").split("|")[3:5])
+    assert (after - before) * np.sign(spec[i][3]) > 0          # it moves the smile the recorded way
+    with pytest.raises(AppError, match="found on the demo model"):
+        call(client, "stylegan2-ffhq-1024", "3", None, *values, api_name="/edit_named_channels")
+
+
+@pytest.mark.browser
+def test_browser_moves_a_named_stylespace_slider(page):  # noqa: F811
+    from spaces.local_editing.tab import _named_slider_spec
+    factor, layer, channel, *_ = next(s for s in _named_slider_spec() if s[0] == "smile")
+    page.get_by_role("tab", name="Local editing", exact=True).click()
+    page.get_by_role("tab", name="StyleSpace channels", exact=True).click()
+    box = page.get_by_label(f"number input for {factor} (layer {layer}, channel {channel})")
+    box.fill("15")
+    box.press("Enter")
+    page.locator("#edit-named-run").click()
+    page.locator("#edit-named-info").get_by_text("The demo predictor reads each moved factor").wait_for()
+    assert page.locator("#edit-named-result img").count() == 2
+    screenshot(page, "local_editing_named_sliders")

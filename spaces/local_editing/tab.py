@@ -318,6 +318,48 @@ def _named_channel_choices(ctx: Any, model_id: str | None) -> list[tuple[str, st
     return out
 
 
+def _named_slider_spec() -> list[tuple[str, int, int, float, float]]:
+    """(factor, layer, channel, effect per step, step) of the demo world's best channel per factor
+    (shared/demo/stylespace_channels.json), one named slider each."""
+    from shared.demo.attribute_channels import load_attribute_channels
+    table = load_attribute_channels() or {"factors": {}, "strength": 1.0}
+    return [(factor, rows[0]["layer"], rows[0]["channel"], rows[0]["effect"], float(table["strength"]))
+            for factor, rows in table["factors"].items() if rows]
+
+
+def _on_named_sliders(ctx: Any, model_id: str, seed: str, name: str | None, *rest: Any,
+                      progress: gr.Progress | None = None):
+    """Adapter: the named sliders (standard deviations per factor's channel) -> `edit_channels` ->
+    original and edited, with the demo predictor's reading of each moved factor."""
+    values, store = rest[:-1], rest[-1]
+    spec = _named_slider_spec()
+    if not _is_demo(ctx, model_id):
+        raise gr.Error("The named channels were found on the demo model with its predictor: pick the demo model, "
+                       "or use the single-channel edit above on another StyleGAN2.")
+    if len(values) != len(spec):
+        raise gr.Error(f"Give {len(spec)} slider values (one per named channel).")
+    moved = [(f, layer, ch, float(v)) for (f, layer, ch, _, _), v in zip(spec, values) if float(v or 0) != 0]
+    if not moved:
+        raise gr.Error("Move at least one named slider away from 0.")
+    card, G = _generator(ctx, model_id, progress)
+    ws, label = source_latent(G, card.id, seed, name, store)
+    t0 = time.perf_counter()
+    with user_errors():
+        stats = style_stats(G, key=card.id)
+        base, _ = edit_channels(G, ws, [], stats)
+        edited, _ = edit_channels(G, ws, [(layer, ch, v) for _, layer, ch, v in moved], stats)
+        from shared.demo.predictor import DEFAULT_PATH, load_predictor
+        read = load_predictor(DEFAULT_PATH).predict(torch.cat([base, edited]).clamp(-1, 1))
+    seconds = time.perf_counter() - t0
+    rows = "\n".join(f"| {f} | {layer}:{ch} | {v:+.1f} σ | {float(read.factors[f][0]):.3g} | "
+                     f"{float(read.factors[f][1]):.3g} |" for f, layer, ch, v in moved)
+    info = (f"Named StyleSpace channels on **{label}** · {seconds:.2f} s. The demo predictor reads each moved factor "
+            f"before and after:\n\n| factor | layer:channel | strength | before | after |\n|---|---|---|---|---|\n"
+            f"{rows}\n\nThe edit lives in S (not W+), so it is not sent on as a latent.")
+    u8 = to_uint8_hwc(torch.cat([base, edited]).clamp(-1, 1))
+    return [(u8[0], f"original: {label}"), (u8[1], "edited")], info
+
+
 def _on_named_channel(value: str | None):
     if not value:
         return gr.update(), gr.update()
@@ -689,6 +731,21 @@ def build_tab(ctx: Any) -> None:
                                              object_fit="contain", elem_id="edit-s-strip")
                         s_edited = gr.Image(label="Edited (strongest +)", format="png", interactive=False, height=256, elem_classes=["pixel-view"])
                         s_info = gr.Markdown(elem_id="edit-s-info")
+                spec = _named_slider_spec()
+                with gr.Group(visible=_is_demo(ctx, first)) as named_group:
+                    gr.Markdown("#### Named sliders (demo world)\nEach slider moves the channel the demo predictor "
+                                "found most specific to that factor (StyleSpace, Wu et al., 2021, Sec. 5); several "
+                                "can move at once.")
+                    with gr.Row():
+                        with gr.Column(min_width=280):
+                            named_sliders = [gr.Slider(-20, 20, value=0, step=0.5, label=f"{f} (layer {layer}, "
+                                                       f"channel {ch})", info=f"{e:+.2f} of the {f} range per "
+                                                       f"+{st:g} σ") for f, layer, ch, e, st in spec]
+                            named_run = gr.Button("Apply named sliders", variant="primary", elem_id="edit-named-run")
+                        with gr.Column(min_width=320, scale=2):
+                            named_gallery = gr.Gallery(label="Original and edited", format="png", columns=2,
+                                                       height=240, object_fit="contain", elem_id="edit-named-result")
+                            named_info = gr.Markdown(elem_id="edit-named-info")
                 gr.Markdown("#### Find the channels that control a region\nEvery channel is moved in turn; those "
                             "whose change falls mostly inside the region are listed with a preview (StyleSpace, "
                             "Wu et al., 2021). The best one fills the fields above.")
@@ -816,6 +873,13 @@ def build_tab(ctx: Any) -> None:
                     [s_strip, s_edited, s_info], api_name="edit_stylespace", api_description=API_STYLESPACE,
                     concurrency_id="gpu")
         named.change(_on_named_channel, named, [layer, channel], api_visibility="private", queue=False)
+        model.change(lambda m: gr.update(visible=_is_demo(ctx, m)), model, named_group, api_visibility="private",
+                     queue=False)
+        named_run.click(gpu_handler(_on_named_sliders, ctx, 60), [model, seed, name, *named_sliders, latents],
+                        [named_gallery, named_info], api_name="edit_named_channels", concurrency_id="gpu",
+                        api_description="StyleSpace named sliders (demo model): one value in standard deviations per "
+                                        "named channel (shared/demo/stylespace_channels.json order). Returns "
+                                        "[original, edited] and the predictor's reading of each moved factor.")
         model.change(lambda m: gr.update(choices=_named_channel_choices(ctx, m), value=None), model, named,
                      api_visibility="private", queue=False)
         load_painter.click(partial(_on_painter, ctx), [model, seed, name, latents], painter, api_visibility="private")
