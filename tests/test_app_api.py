@@ -41,6 +41,7 @@ PUBLIC = {"/generate", "/send_to_mixing", "/send_to_local_editing", "/send_to_te
           # Local editing tab (tested in tests/test_editing.py)
           "/edit_direction", "/edit_stylespace", "/send_edit_latent", "/part_catalogue", "/part_transfer",
           "/find_channels", "/ris_transfer", "/ris_retrieve", "/edit_styleflow", "/edit_named_channels",
+          "/name_clusters",
           # Text editing tab (tested in tests/test_text_editing_tab.py)
           "/styleclip_global", "/styleclip_mapper", "/styleclip_optimize", "/styleclip_compare", "/send_text_latent"}
 SEND = ["/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing", "/send_to_inversion"]

@@ -275,18 +275,47 @@ def test_catalogue_and_transfer_on_a_small_generator(sg2):
         transfer_part(sg2, cat, ws[:1], ws[1:], [9])
 
 
+def test_contribution_image_marks_the_channels_taken(sg2):
+    from shared.editing.local_style import build_catalog, cached_catalog, contribution_image, part_channels
+    cat = build_catalog(sg2, k=4, samples=16, seed=2)
+    img = contribution_image(sg2, cat, [0, 1], rho=0.0, epsilon=50, min_resolution=4, scale=1)
+    widest = max(l.channels for l in sg2.style_layers)
+    assert img.dtype == np.uint8 and img.shape == (14 + len(sg2.style_layers) * 13, 74 + widest, 3)
+    masks = part_channels(sg2, cat, [0, 1], rho=0.0, epsilon=50, min_resolution=4)
+    for i, m in enumerate(masks):                                   # cyan ticks exactly on the channels taken
+        tick = (img[14 + i * 13, 74:74 + len(m)] == (0, 200, 230)).all(axis=1)
+        assert np.array_equal(tick, m.numpy().astype(bool))
+    a, hit = cached_catalog("random-sg2", sg2, k=4, samples=16, seed=2)
+    b, hit2 = cached_catalog("random-sg2", sg2, k=4, samples=16, seed=2)
+    assert not hit and hit2 and a is b and torch.equal(a.centres, cat.centres)
+
+
 def test_part_catalogue_and_transfer_endpoints(app):
     from tests.test_app_api import new_client
     c = new_client(app)
     with pytest.raises(AppError, match="Build the part catalogue"):
         call(c, DEMO, "3", None, "20", [], 0.2, 3, api_name="/part_transfer")
-    overlays, info, parts, _, _ = call(c, DEMO, 6, 32, api_name="/part_catalogue")
+    overlays, info, parts, _, _ = call(c, DEMO, 6, 32, "auto", api_name="/part_catalogue")
     assert len(overlays) == 8 and "6 parts from spherical k-means" in info
     labels = [ch[0] for ch in parts["choices"]]
     assert len(labels) == 6 and any("background" in label for label in labels)  # named from the demo part map
-    gallery, result = call(c, DEMO, "3", None, "20", [parts["choices"][0][1]], 0.2, 3, api_name="/part_transfer")
+    gallery, result, matrix = call(c, DEMO, "3", None, "20", [parts["choices"][0][1]], 0.2, 3,
+                                   api_name="/part_transfer")
     assert [g["caption"] for g in gallery] == ["target: seed 3", "reference: seed 20", "result"]
     assert re.search(r"\d+ style channels taken from the reference", result) and "inside the chosen part" in result
+    assert png(matrix).shape[1] > 2 * 256                     # one column per channel of the widest layer, x2
+    named, _, _, info = call(c, "0=left part, 3=eyes", api_name="/name_clusters")
+    assert [label for label, _ in named["choices"]][:1] == ["0: left part"] and "3: eyes" in info
+    with pytest.raises(AppError, match="could not read 'hair'"):
+        call(c, "hair", api_name="/name_clusters")
+    with pytest.raises(AppError, match="Cluster 9 does not exist"):
+        call(c, "9=hair", api_name="/name_clusters")
+    _, info, _, _, _ = call(c, DEMO, 6, 32, "auto", api_name="/part_catalogue")   # the same catalogue again
+    assert "kept from an earlier build" in info
+    _, info, _, _, _ = call(c, DEMO, 4, 16, "6", api_name="/part_catalogue")      # a chosen layer
+    assert "4 parts from spherical k-means on the 16-px activations (style layer 6)" in info
+    with pytest.raises(AppError, match="not in the list of choices"):             # layer 7 is a toRGB: not offered
+        call(c, DEMO, 4, 16, "7", api_name="/part_catalogue")
 
 
 @pytest.mark.browser

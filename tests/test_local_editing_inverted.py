@@ -59,8 +59,9 @@ def test_directions_and_stylespace_edit_the_inverted_latent(ctx, inverted):
 def test_part_transfers_and_retrieval_take_the_inverted_latent(ctx, inverted):
     from spaces.local_editing.tab import _on_catalog, _on_ris_retrieve, _on_ris_transfer, _on_transfer
     store, _, image = inverted
-    _, _, state, *_ = _on_catalog(ctx, DEMO, 6, 32)
-    gallery, info = _on_transfer(ctx, DEMO, "3", NAME, state, "20", [0, 1], 0.2, 3, store)
+    _, _, state, *_ = _on_catalog(ctx, DEMO, 6, 32, "auto")
+    gallery, info, matrix = _on_transfer(ctx, DEMO, "3", NAME, state, "20", [0, 1], 0.2, 3, store)
+    assert matrix.ndim == 3 and matrix.shape[2] == 3
     assert gallery[0][1] == f"target: {NAME}" and _close(gallery[0][0], image)
     gallery, info = _on_ris_transfer(ctx, DEMO, "3", NAME, "hair", "predictor", None, [], [], "20", 1.0, store)
     assert gallery[0][1] == f"target: {NAME}" and _close(gallery[0][0], image) and "inside the hair" in info

@@ -159,7 +159,7 @@ def test_ris_endpoints(app):  # noqa: F811
     assert found[1]["caption"].startswith("seed 3 · 1.00")      # the query is in the bank: found first
     assert "32 faces of the bank ranked by their eyes" in info
     # with a catalogue: clusters named here make the parts
-    _, _, _, part_choices, hair_choices = call(c, DEMO, 6, 32, api_name="/part_catalogue")
+    _, _, _, part_choices, hair_choices = call(c, DEMO, 6, 32, "auto", api_name="/part_catalogue")
     assert part_choices["choices"] == hair_choices["choices"] and part_choices["value"] == []
     ids = [v for _, v in part_choices["choices"]]
     with pytest.raises(AppError, match="tick the hair clusters"):

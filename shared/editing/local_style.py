@@ -20,6 +20,8 @@ StyleGAN2 only (it needs the S-space API). Nothing here changes the generator.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,8 +32,8 @@ from torch import nn
 
 from shared.generation import InputError
 
-__all__ = ["PartCatalog", "build_catalog", "cluster_overlay", "locality", "name_clusters", "part_channels", "part_maps",
-           "spherical_kmeans",
+__all__ = ["PartCatalog", "build_catalog", "cached_catalog", "cluster_overlay", "contribution_image", "default_layer",
+           "locality", "name_clusters", "part_channels", "part_maps", "spherical_kmeans",
            "style_activations", "transfer_part"]
 
 PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
@@ -116,6 +118,34 @@ def _labels(feat: torch.Tensor, centres: torch.Tensor, size: int) -> torch.Tenso
     return F.interpolate(lab, size=(size, size), mode="nearest")[:, 0].long()
 
 
+def default_layer(G: nn.Module) -> int:
+    """The style layer clustered by default: the last conv layer at 32 px or below."""
+    return max(l.index for l in G.style_layers if not l.is_torgb and l.resolution <= 32)
+
+
+_CATALOGS: OrderedDict[tuple, PartCatalog] = OrderedDict()
+_CATALOG_LOCK = threading.Lock()
+MAX_CACHED_CATALOGS = 16
+
+
+def cached_catalog(model_key: str, G: nn.Module, *, k: int = 8, layer: int | None = None, samples: int = 64,
+                   seed: int = 0, progress: Callable[[float, str], object] | None = None) -> tuple[PartCatalog, bool]:
+    """`build_catalog` once per (model, layer, k, samples, seed) in this process (the catalogue is
+    small: centres and contribution matrices; the least recently used of 16 is dropped).
+    Returns (catalogue, whether it came from the cache)."""
+    key = (model_key, default_layer(G) if layer is None else int(layer), int(k), int(samples), int(seed))
+    with _CATALOG_LOCK:
+        if key in _CATALOGS:
+            _CATALOGS.move_to_end(key)
+            return _CATALOGS[key], True
+    catalog = build_catalog(G, k=k, layer=key[1], samples=samples, seed=seed, progress=progress)
+    with _CATALOG_LOCK:
+        _CATALOGS[key] = catalog
+        while len(_CATALOGS) > MAX_CACHED_CATALOGS:
+            _CATALOGS.popitem(last=False)
+    return catalog, False
+
+
 def build_catalog(G: nn.Module, *, k: int = 8, layer: int | None = None, samples: int = 64, seed: int = 0,
                   progress: Callable[[float, str], object] | None = None) -> PartCatalog:
     """Cluster the input activations of style layer `layer` (default: the last conv layer at 32 px
@@ -124,7 +154,7 @@ def build_catalog(G: nn.Module, *, k: int = 8, layer: int | None = None, samples
     _check(G)
     layers = G.style_layers
     if layer is None:
-        layer = max(l.index for l in layers if not l.is_torgb and l.resolution <= 32)
+        layer = default_layer(G)
     if not 0 <= int(layer) < len(layers):
         raise InputError(f"Layer {layer} does not exist; this model has style layers 0 to {len(layers) - 1}.")
     if not 2 <= samples <= 2000:
@@ -250,3 +280,33 @@ def part_channels(G: nn.Module, catalog: PartCatalog, clusters: Sequence[int], *
         q = _q(m[clusters].sum(0), rho, epsilon)
         out.append(q if layer.resolution >= min_resolution else torch.zeros_like(q))
     return out
+
+
+_RAMP = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], dtype=np.float32)
+
+
+def contribution_image(G: nn.Module, catalog: PartCatalog, clusters: Sequence[int], *, rho: float = 0.2,
+                       epsilon: float = 3.0, min_resolution: int = 16, row: int = 10, scale: int = 2) -> np.ndarray:
+    """uint8 [H, W, 3] picture of the part's contribution matrix: one band per style layer (top =
+    first), one column per channel, colour = the channel's inside share for the part (dark 0 ->
+    light 1), and a cyan tick above each channel `transfer_part` would take with these thresholds;
+    the layer index and resolution are written on the left, below a 14-px top margin."""
+    from PIL import Image, ImageDraw
+    masks = part_channels(G, catalog, clusters, rho=rho, epsilon=epsilon, min_resolution=min_resolution)
+    shares = [m[sorted({int(c) for c in clusters})].sum(0).clamp(0, 1).numpy() for m in catalog.contributions]
+    width = max(len(x) for x in shares)
+    label, top = 74, 14      # left: layer names; top: room for the viewer's caption
+    canvas = np.full((top + len(shares) * (row + 3), label + width, 3), 255, dtype=np.uint8)
+    for i, (share, mask) in enumerate(zip(shares, masks)):
+        y = top + i * (row + 3)
+        pos = share * (len(_RAMP) - 1)
+        lo = np.floor(pos).astype(int).clip(0, len(_RAMP) - 2)
+        colour = _RAMP[lo] + (pos - lo)[:, None] * (_RAMP[lo + 1] - _RAMP[lo])
+        canvas[y + 2:y + 2 + row, label:label + len(share)] = colour.astype(np.uint8)[None]
+        canvas[y:y + 2, label:label + len(share)][:, mask.numpy().astype(bool)] = (0, 200, 230)
+    img = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(img)
+    for i, layer in enumerate(G.style_layers):
+        draw.text((2, top + i * (row + 3)), f"{layer.index:>2} {layer.resolution}px{' rgb' if layer.is_torgb else ''}",
+                  fill=(40, 40, 40))
+    return np.asarray(img.resize((img.width * scale, img.height * scale), Image.NEAREST))

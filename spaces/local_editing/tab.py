@@ -21,8 +21,8 @@ import torch
 from shared import hub
 from shared.demo.bundle import load_demo_directions
 from shared.editing.directions import cached_ganspace, edit_strip, load_direction_file, sefa
-from shared.editing.local_style import (PALETTE, PartCatalog, build_catalog, cluster_overlay, locality, name_clusters,
-                                        part_maps, transfer_part)
+from shared.editing.local_style import (PALETTE, PartCatalog, cached_catalog, cluster_overlay, contribution_image,
+                                        locality, name_clusters, part_maps, transfer_part)
 from shared.editing.retrieve_style import (RIS_PARTS, catalogue_masks, part_contributions, part_query,
                                            predictor_masks, retrieve_part)
 from shared.editing.retrieve_style import transfer as ris_transfer
@@ -250,13 +250,31 @@ class CatalogState:
     catalog: PartCatalog
 
 
-def _on_catalog(ctx: Any, model_id: str, k: float, samples: float, progress: gr.Progress | None = None):
+def _eis_layer_choices(ctx: Any, model_id: str | None):
+    """The conv style layers a catalogue can cluster, with 'auto' (the last conv layer at <= 32 px)."""
+    auto = [("auto: the last conv layer at 32 px or below", "auto")]
+    if not model_id or ctx.registry.get(model_id).arch != "stylegan2":
+        return gr.update(choices=auto, value="auto")
+    card = ctx.registry.get(model_id)
+    if card.builtin is None and hub.cached_path(card) is None:
+        return gr.update(choices=auto, value="auto")
+    _, G = _generator(ctx, model_id)
+    conv = [(label, str(i)) for label, i, _ in channel_names(G) if not G.style_layers[i].is_torgb]
+    return gr.update(choices=auto + conv, value="auto")
+
+
+def _on_catalog(ctx: Any, model_id: str, k: float, samples: float, layer: str | None = "auto",
+                progress: gr.Progress | None = None):
     card, G = _generator(ctx, model_id, progress)
     if G.arch != "stylegan2":
         raise gr.Error("Editing in Style needs a StyleGAN2 generator.")
     t0 = time.perf_counter()
     with user_errors():
-        catalog = build_catalog(G, k=int(k), samples=int(samples), progress=progress_callback(progress))
+        index = None if layer in (None, "", "auto") else int(layer)
+        if index is not None and (not 0 <= index < len(G.style_layers) or G.style_layers[index].is_torgb):
+            raise gr.Error("Choose a conv style layer (toRGB layers have no spatial parts).")
+        catalog, cached = cached_catalog(card.id, G, k=int(k), layer=index, samples=int(samples),
+                                         progress=progress_callback(progress))
         names = {}
         if _is_demo(ctx, card.id):
             from shared.demo.predictor import DEFAULT_PATH, load_predictor
@@ -265,14 +283,36 @@ def _on_catalog(ctx: Any, model_id: str, k: float, samples: float, progress: gr.
         ws = ws_from_seeds(G, list(range(8)))
         overlay = cluster_overlay(G.synthesis(ws, noise_mode="const").float().cpu(), part_maps(G, catalog, ws))
     choices = [(f"{k_}: {catalog.names.get(k_, 'cluster')}", k_) for k_ in range(catalog.k)]
-    layer = G.style_layers[catalog.layer]
+    info_layer = G.style_layers[catalog.layer]
     legend = " · ".join(f"<span style='color:rgb{tuple(int(v) for v in PALETTE[k_])}'>■</span> {label}"
                         for label, k_ in choices)
-    info = (f"{catalog.k} parts from spherical k-means on the {layer.resolution}-px activations (style layer "
-            f"{catalog.layer}) of {catalog.samples} samples · {time.perf_counter() - t0:.1f} s. {legend}")
+    info = (f"{catalog.k} parts from spherical k-means on the {info_layer.resolution}-px activations (style layer "
+            f"{catalog.layer}) of {catalog.samples} samples · {time.perf_counter() - t0:.1f} s"
+            f"{' (kept from an earlier build in this process)' if cached else ''}. {legend}")
     return ([(img, f"seed {i}") for i, img in enumerate(overlay)], info, CatalogState(card.id, catalog),
             gr.update(choices=choices, value=[choices[0][1]]), gr.update(choices=choices, value=[]),
             gr.update(choices=choices, value=[]))
+
+
+def _on_rename(state: CatalogState | None, text: str | None):
+    """Name clusters from text such as '2=hair, 5=eyes' (kept in the session's catalogue); the
+    cluster pickers of Editing in Style and Retrieve in Style show the new names."""
+    if state is None:
+        raise gr.Error("Build the part catalogue first, then name its clusters.")
+    names = dict(state.catalog.names)
+    for item in filter(None, (part.strip() for part in str(text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isdigit() or not value.strip():
+            raise gr.Error(f"Write names as 'cluster=name' pairs separated by commas, e.g. '2=hair, 5=eyes' "
+                           f"(could not read {item!r}).")
+        if not 0 <= int(key) < state.catalog.k:
+            raise gr.Error(f"Cluster {int(key)} does not exist; this catalogue has clusters 0 to {state.catalog.k - 1}.")
+        names[int(key)] = value.strip()[:40]
+    c = state.catalog
+    state = CatalogState(state.model_id, PartCatalog(c.layer, c.centres, c.contributions, c.samples, names))
+    choices = [(f"{k_}: {names.get(k_, 'cluster')}", k_) for k_ in range(c.k)]
+    return (state, gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=choices),
+            "Names: " + " · ".join(label for label, _ in choices))
 
 
 def _on_transfer(ctx: Any, model_id: str, seed: str, name: str | None, state: CatalogState | None,
@@ -298,8 +338,10 @@ def _on_transfer(ctx: Any, model_id: str, seed: str, name: str | None, state: Ca
     gallery = [(u8[0], f"target: {label}"), (u8[1], f"reference: seed {ref_seeds[0]}"), (u8[2], "result")]
     info = (f"{moved} style channels taken from the reference (ρ {float(rho):.2f}, ε {float(epsilon):g}); "
             f"{share:.0%} of the pixel change lies inside the chosen part · {time.perf_counter() - t0:.2f} s. "
-            f"The result lives in S, so it is not sent on as a latent.")
-    return gallery, info
+            f"The result lives in S, so it is not sent on as a latent. Below: each style channel's share inside "
+            f"the part (dark 0, light 1), a cyan tick on each channel taken.")
+    matrix = contribution_image(G, state.catalog, parts, rho=float(rho), epsilon=float(epsilon))
+    return gallery, info, matrix
 
 
 def _named_channel_choices(ctx: Any, model_id: str | None) -> list[tuple[str, str]]:
@@ -772,7 +814,14 @@ def build_tab(ctx: Any) -> None:
                         with gr.Row():
                             k = gr.Slider(2, 16, value=8, step=1, label="Parts (k)")
                             samples = gr.Slider(8, 256, value=64, step=8, label="Samples")
+                        eis_layers = _eis_layer_choices(ctx, first)
+                        eis_layer = gr.Dropdown(eis_layers.get("choices", []), value="auto", label="Layer to cluster",
+                                                elem_id="edit-eis-layer")
                         build = gr.Button("Build part catalogue", elem_id="edit-eis-build")
+                        with gr.Row():
+                            rename_text = gr.Textbox(label="Name clusters", placeholder="2=hair, 5=eyes", scale=3,
+                                                     elem_id="edit-eis-names")
+                            rename = gr.Button("Name", size="sm", scale=1, elem_id="edit-eis-rename")
                         clusters = gr.CheckboxGroup([], label="Part to transfer (clusters)", elem_id="edit-eis-parts")
                         reference = gr.Textbox("20", label="Reference: seed")
                         with gr.Row():
@@ -786,6 +835,8 @@ def build_tab(ctx: Any) -> None:
                         eis_gallery = gr.Gallery(label="Transfer", format="png", columns=3, height=220,
                                                  object_fit="contain", elem_id="edit-eis-result")
                         eis_result = gr.Markdown(elem_id="edit-eis-result-info")
+                        eis_matrix = gr.Image(label="Contribution matrix of the part (rows: style layers; columns: "
+                                              "channels)", format="png", interactive=False, elem_id="edit-eis-matrix")
                 catalog_state = gr.State(None)
             with gr.Tab("Retrieve in Style", id="edit-ris"):
                 gr.Markdown("Take one facial feature (eyes, nose, mouth, hair) or the pose from a reference face, "
@@ -896,17 +947,22 @@ def build_tab(ctx: Any) -> None:
 
         part_transfer = gpu_handler(_on_transfer, ctx, 60)
 
-        build.click(part_catalogue, [model, k, samples],
+        model.change(partial(_eis_layer_choices, ctx), model, eis_layer, api_visibility="private")
+        build.click(part_catalogue, [model, k, samples, eis_layer],
                     [overlays, eis_info, catalog_state, clusters, ris_part_clusters, ris_hair_clusters],
                     api_name="part_catalogue", concurrency_id="gpu",
                     api_description="Editing in Style: cluster a StyleGAN2's activations into k parts over N samples "
                                     "(kept for this session). Returns part overlays on seeds 0-7, a legend and the "
                                     "cluster choices (Editing in Style, Retrieve in Style's part and hair).")
+        rename.click(_on_rename, [catalog_state, rename_text],
+                     [catalog_state, clusters, ris_part_clusters, ris_hair_clusters, eis_info], api_name="name_clusters",
+                     api_description="Editing in Style: name catalogue clusters with 'cluster=name' pairs, e.g. "
+                                     "'2=hair, 5=eyes' (for the cluster pickers of this session).")
         transfer.click(part_transfer, [model, seed, name, catalog_state, reference, clusters, rho, epsilon, latents],
-                       [eis_gallery, eis_result], api_name="part_transfer", concurrency_id="gpu",
+                       [eis_gallery, eis_result, eis_matrix], api_name="part_transfer", concurrency_id="gpu",
                        api_description="Editing in Style: take the chosen clusters' appearance from a reference seed "
-                                       "(rho, epsilon thresholds). Returns [target, reference, result] and the share "
-                                       "of the pixel change inside the part.")
+                                       "(rho, epsilon thresholds). Returns [target, reference, result], the share "
+                                       "of the pixel change inside the part and the part's contribution matrix.")
         ris_inputs = [model, seed, name, ris_part, ris_source, catalog_state, ris_part_clusters, ris_hair_clusters]
         ris_run.click(gpu_handler(_on_ris_transfer, ctx, 60), [*ris_inputs, ris_reference, ris_amount, latents],
                       [ris_gallery, ris_info], api_name="ris_transfer", concurrency_id="gpu",
