@@ -232,12 +232,18 @@ def _clip(job: Job):
     return clip
 
 
+def _run_dir(job: Job, stage: str) -> Path:
+    """Checkpoint folder of a stage trained on the bundle's generator, per generator file: a run made
+    for an earlier generator is never resumed for a new one."""
+    return job.runs / stage / sha256_of(job.out / FILES["generator"])[:12]
+
+
 def stage_flow(job: Job) -> None:
     from shared.demo.train_flow import FlowTrainConfig, build_demo_flow
     G, predictor = _models(job)
     z = job.sizes
     cfg = FlowTrainConfig(steps=z["flow_steps"], samples=z["flow_samples"], holdout=z["flow_holdout"])
-    build_demo_flow(G.cpu(), predictor, cfg, job.runs / "flow", job.out / FILES["flow"], device=job.device,
+    build_demo_flow(G.cpu(), predictor, cfg, _run_dir(job, "flow"), job.out / FILES["flow"], device=job.device,
                     threads=torch.get_num_threads(), log=_log, select_n=z["flow_select_n"],
                     command=f"python -m shared.demo.build --only flow (steps {cfg.steps}, samples {cfg.samples})")
 
@@ -273,7 +279,7 @@ def stage_mappers(job: Job) -> None:
         settings = TrainSettings(prompt=recipe.prompt, steps=steps, batch=recipe.batch, lr=recipe.lr,
                                  lambda_l2=recipe.lambda_l2, seed=SEED)
         config = MapperConfig(w_dim=G.w_dim, layers=recipe.layers, levels=recipe.levels)
-        train_and_save(G, clip, settings, config, out, run_dir=job.runs / "mappers" / recipe.name,
+        train_and_save(G, clip, settings, config, out, run_dir=_run_dir(job, "mappers") / recipe.name,
                        generator_id=GENERATOR_ID, clip_id=CLIP_ID, device=job.device, dtype=torch.float16,
                        sidecar=True, command=f"python -m shared.demo.build --only mappers ({recipe})",
                        on_step=lambda step, rec, r=recipe: step % 100 == 0 and _log(f"mapper {r.name}: step {step}, "
