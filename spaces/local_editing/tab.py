@@ -55,8 +55,9 @@ UNITS = {"interfacegan": "tenths of the factor's range (the demo world's fitted 
 INTRO = """### Local editing
 Change one thing about a face and leave the rest alone. Pick a source (a seed, or a latent this
 session sent here from Generate, Inversion or Mixing), then move it along a **linear direction**
-(InterFaceGAN boundaries, GANSpace components, SeFa factors or a direction file) or change single
-**StyleSpace** channels. Each edit shows a strip over strengths so you can see what it does."""
+(InterFaceGAN boundaries, GANSpace components, SeFa factors or a direction file), change
+**StyleSpace** channels, take one part from a reference face (**Editing in Style**, **Retrieve in
+Style**, which also finds faces with a similar part) or set attributes with **StyleFlow**."""
 
 PLANNED = """#### Notes
 StyleFlow runs the demo world's own flow (trained by this project, `shared/demo/train_flow.py`) on
