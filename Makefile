@@ -1,4 +1,4 @@
-# Two entry points (see README Quickstart): `make run` and `make test`.
+# Two entry points (see README Quickstart): `make run` and `make test` (lint-imports, then pytest).
 # Both create the virtual environment on first use; the stamp file re-runs pip when the
 # requirement files change.
 PY ?= python3
@@ -32,5 +32,7 @@ browser:
 run: env
 	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python app.py --host $(HOST) --port $(PORT)
 
+# The import contracts (.importlinter) first: a layer violation fails the run before any test.
 test: test-env
+	$(BIN)/lint-imports
 	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -23,17 +23,10 @@ import gradio as gr  # noqa: E402
 
 from shared.context import HubContext, create_context  # noqa: E402
 from shared.latent_store import LatentStore  # noqa: E402
-from spaces.generate import tab as generate_tab  # noqa: E402
-from spaces.inversion import tab as inversion_tab  # noqa: E402
-from spaces.local_editing import tab as local_editing_tab  # noqa: E402
-from spaces.mixing import tab as mixing_tab  # noqa: E402
-from spaces.models import tab as models_tab  # noqa: E402
-from spaces.rendering_3d import tab as rendering_3d_tab  # noqa: E402
-from spaces.reposing import tab as reposing_tab  # noqa: E402
-from spaces.text_editing import tab as text_editing_tab  # noqa: E402
+from spaces import (generate, inversion, local_editing, mixing, models, rendering_3d, reposing,  # noqa: E402
+                    text_editing)
 
-TABS = (generate_tab, inversion_tab, mixing_tab, local_editing_tab, reposing_tab, rendering_3d_tab,
-        text_editing_tab, models_tab)
+TABS = (generate, inversion, mixing, local_editing, reposing, rendering_3d, text_editing, models)
 
 TITLE = "StyleGAN Hub"
 HEADER = """# StyleGAN Hub

@@ -7,18 +7,18 @@ item 6). Not a test.
 Sections run in this order (`--only` picks some; their results replace those keys of the JSON file
 and every other key already there is kept):
 
-1. `interfacegan`: InterFaceGAN directions of the demo bundle (`shared.demo.edit_eval.direction_report`):
+1. `interfacegan`: InterFaceGAN directions of the demo bundle (`training.demo.edit_eval.direction_report`):
    for each direction, over n fresh latents edited by +-0.25 of the factor's range (or +-0.25 class
    probability), the share of edits that move the target the requested way (target >= 90 %), the
    mean target change and the mean change of the other continuous factors.
 2. `unsupervised`: GANSpace and SeFa components (first 8) and the demo's named StyleSpace channels
-   (`shared.demo.edit_eval.labelled_edit_report`): each labelled by the factor it moves most, with
+   (`training.demo.edit_eval.labelled_edit_report`): each labelled by the factor it moves most, with
    its success rate, target change and other-factor change.
 3. `eis`: Editing in Style (`shared.editing.local_style`): a catalogue of 8 parts on 64 samples; for each
    part, the share of the pixel change that lies inside the part when that part is taken from a
    reference, over `pairs` (target, reference) pairs, with the tab's defaults (rho 0.2, epsilon 3,
    layers from 16 px) (target >= 80 %). JSON key `editing_in_style`.
-4. `styleflow`: the demo world's StyleFlow prior (`shared.demo.train_flow.flow_edit_report`): for each
+4. `styleflow`: the demo world's StyleFlow prior (`training.demo.train_flow.flow_edit_report`): for each
    conditioning attribute, over the same n fresh latents, continuous ones moved up and down by 0.25 of
    the factor's range, probabilities flipped to the other class; success (the predictor reads the
    attribute moving the requested way), mean target change, mean other-factor change (as in 1), with
@@ -32,7 +32,7 @@ and every other key already there is kept):
    top channel by change inside without the 50 % rule (where no channel passes it). The channel sweep is
    done once per latent for all parts; the first (latent, part) is checked against
    `region_channels` itself. JSON key `stylespace_region`.
-6. `ris`: Retrieve in Style (`shared.editing.retrieve_style`, judged by `shared.demo.ris_eval`): part
+6. `ris`: Retrieve in Style (`shared.editing.retrieve_style`, judged by `training.demo.ris_eval`): part
    masks from the demo predictor, contributions from each (target, reference) pair; over n pairs of
    fresh latents (seeds 7,600,000+), per part (eyes, nose, mouth, hair, pose) the share of the pixel
    change inside the part (target >= 80 %), the share of pairs whose part factors move toward the
@@ -50,12 +50,27 @@ from pathlib import Path
 
 import torch
 
+from shared import load_generator
+from shared.crossover import PART_PRESETS, predicted_part_mask
+from shared.demo.attribute_channels import load_attribute_channels
+from shared.demo.bundle import bundle_file, load_demo_directions
+from shared.demo.flow import DEFAULT_PATH as FLOW_PATH
+from shared.demo.flow import load_demo_flow
+from shared.demo.predictor import load_predictor
+from shared.editing.directions import ganspace, sefa
+from shared.editing.local_style import build_catalog, locality, name_clusters, part_maps, transfer_part
+from shared.editing.stylespace import edit_channels, region_channels, style_stats
+from shared.errors import InputError
+from shared.latents import ws_from_seeds
+from shared.registry import DEFAULT_GENERATOR_ID
+from training.demo.edit_eval import EDIT_EVAL_SEED, SUCCESS_TARGET, direction_report, labelled_edit_report
+from training.demo.ris_eval import retrieval_report, transfer_report
+from training.demo.train_flow import flow_edit_report
+
 SECTIONS = ("interfacegan", "unsupervised", "eis", "styleflow", "region", "ris")
 
 
 def _interfacegan(G, predictor, args) -> dict:
-    from shared.demo.bundle import load_demo_directions
-    from shared.demo.edit_eval import SUCCESS_TARGET, direction_report
     t0 = time.time()
     dirs = direction_report(G, predictor, load_demo_directions(), n=args.n)
     met = [k for k, v in dirs.items() if v["success"] >= SUCCESS_TARGET]
@@ -68,10 +83,6 @@ def _interfacegan(G, predictor, args) -> dict:
 
 
 def _unsupervised(G, predictor, args) -> dict:
-    from shared.demo.attribute_channels import load_attribute_channels
-    from shared.demo.edit_eval import labelled_edit_report
-    from shared.editing.directions import ganspace, sefa
-    from shared.editing.stylespace import style_stats
 
     def w_edit(vec: torch.Tensor, strength: float):
         return lambda w, sign: G.synthesis(w + sign * strength * vec[None, None, :], noise_mode="const")
@@ -104,8 +115,6 @@ def _unsupervised(G, predictor, args) -> dict:
 
 
 def _eis(G, predictor, args) -> dict:
-    from shared.editing.local_style import build_catalog, locality, name_clusters, part_maps, transfer_part
-    from shared.mixing import ws_from_seeds
     cat = build_catalog(G, k=8, samples=64)
     names = name_clusters(G, cat, predictor)
     ws = ws_from_seeds(G, list(range(2 * args.pairs)))
@@ -128,9 +137,8 @@ def _eis(G, predictor, args) -> dict:
 
 
 def _styleflow(G, predictor, args) -> dict:
-    from shared.demo.train_flow import DEFAULT_PATH, load_demo_flow, flow_edit_report
     model = load_demo_flow()
-    out = {"flow": str(DEFAULT_PATH.name), "n": args.n, "change": 0.25,
+    out = {"flow": str(FLOW_PATH.name), "n": args.n, "change": 0.25,
            "rule": "continuous: +-0.25 x the factor's range; probabilities: flipped to the other class"}
     for rows in ("attribute", "all"):
         t0 = time.time()
@@ -177,11 +185,6 @@ def _top_channel(jobs: list, change: torch.Tensor, mask: torch.Tensor, min_insid
 
 
 def _region(G, predictor, args) -> dict:
-    from shared.crossover import PART_PRESETS, predicted_part_mask
-    from shared.demo.edit_eval import EDIT_EVAL_SEED
-    from shared.editing.stylespace import edit_channels, region_channels, style_stats
-    from shared.generation import InputError
-    from shared.registry import DEFAULT_GENERATOR_ID
     stats = style_stats(G, key=DEFAULT_GENERATOR_ID)
     ws = G.mapping(torch.randn([args.region_n, G.z_dim], generator=torch.Generator().manual_seed(EDIT_EVAL_SEED)))
     strength, min_inside = 10.0, 0.5
@@ -230,8 +233,6 @@ def _region(G, predictor, args) -> dict:
 
 
 def _ris(G, predictor, args) -> dict:
-    from shared.demo.ris_eval import retrieval_report, transfer_report
-    from shared.mixing import ws_from_seeds
     t0 = time.time()
     ws = ws_from_seeds(G, list(range(7_600_000, 7_600_000 + 2 * args.n)))
     transfer = transfer_report(G, predictor, ws[:args.n], ws[args.n:])
@@ -261,9 +262,6 @@ RUNNERS = {"interfacegan": _interfacegan, "unsupervised": _unsupervised, "eis": 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from shared import load_generator
-    from shared.demo.bundle import bundle_file
-    from shared.demo.predictor import DEFAULT_PATH, load_predictor
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.editing", description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100)
@@ -279,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     torch.set_num_threads(args.threads)
     G = load_generator(bundle_file("generator.safetensors")).eval()
-    predictor = load_predictor(DEFAULT_PATH)
+    predictor = load_predictor()
     out: dict = json.loads(args.json.read_text()) if args.json.is_file() else {}
     out["threads"] = args.threads
     for name in SECTIONS:

@@ -19,19 +19,18 @@ from pathlib import Path
 
 import torch
 
+from shared import hub, registry
+from shared.inversion.compare import CompareOptions, default_perceptual, encoder_records_for, run_methods
+from shared.loaders.encoders import load_encoder_checkpoint
+from shared.model_cache import ModelCache
+from shared.portraits import render_seeds
+
 SEED0 = 7_200_000   # renders 7_200_000 + i
 TARGETS = {"w+": ("psnr >= 26 dB", lambda r: r["psnr_db"] >= 26),
            "e4e": ("psnr >= 22 dB and < 0.2 s", lambda r: r["psnr_db"] >= 22 and r["seconds"] < 0.2)}
 
 
 def main(argv: list[str] | None = None) -> None:
-    from shared import registry
-    from shared.inversion.compare import (CompareOptions, default_perceptual, encoder_records_for, run_methods)
-    from shared.loaders.encoders import load_encoder_checkpoint
-    from shared.model_cache import ModelCache
-    from shared.portraits import render_seeds
-    from shared import hub
-
     ap = argparse.ArgumentParser(prog="python -m benchmarks.inversion", description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=20)
     ap.add_argument("--steps", type=int, default=500)

@@ -3,7 +3,7 @@
     python -m benchmarks.mixing [--pairs 200] [--crossovers 6] [--steps 200] [--noise-steps 100]
                                 [--threads 2] [--json benchmarks/results/mixing.json]
 
-1. The style-mixing split (`shared.demo.evaluate.mixing_split`): over `--pairs` random pairs,
+1. The style-mixing split (`training.demo.evaluate.mixing_split`): over `--pairs` random pairs,
    which demo-world factors follow the expected source when B's coarse rows, B's finer rows or
    B's fine rows go into A; share of decisions that follow the expected source (target >= 80 %).
 2. Crossover (`shared.crossover.crossover`, the tab's defaults) on `--crossovers` pairs of the
@@ -24,19 +24,24 @@ from pathlib import Path
 
 import torch
 
+from shared import load_generator
+from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from shared.crossover import crossover, preset_mask
+from shared.demo.bundle import bundle_file
+from shared.demo.predictor import load_predictor
+from shared.inversion.compare import default_perceptual
+from shared.latents import ws_from_seeds
+from shared.mixing import interpolate, style_mix_images, style_mixing_grid, write_video
+from training.demo.evaluate import mixing_split
+
 SEED0 = 7_300_000
 
 
 def split_table(G, pairs: int) -> dict:
-    from shared.demo.evaluate import mixing_split
-    from shared.demo.predictor import DEFAULT_PATH, load_predictor
-    return mixing_split(G, load_predictor(DEFAULT_PATH), pairs=pairs)
+    return mixing_split(G, load_predictor(), pairs=pairs)
 
 
 def crossover_rows(G, n: int, steps: int, noise_steps: int) -> list[dict]:
-    from shared.crossover import crossover, preset_mask
-    from shared.inversion.compare import default_perceptual
-    from shared.mixing import style_mix_images, ws_from_seeds
     perceptual = default_perceptual("cpu")
     rows = []
     for i in range(n):
@@ -51,7 +56,6 @@ def crossover_rows(G, n: int, steps: int, noise_steps: int) -> list[dict]:
 
 
 def timings(G, label: str) -> dict:
-    from shared.mixing import interpolate, style_mixing_grid, write_video, ws_from_seeds
     ws = ws_from_seeds(G, list(range(12)))
     style_mixing_grid(G, ws[:1], ws[1:2], "coarse")  # warm-up
     t0 = time.perf_counter()
@@ -69,9 +73,6 @@ def timings(G, label: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from shared import load_generator
-    from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-    from shared.demo.bundle import bundle_file
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.mixing", description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=200)

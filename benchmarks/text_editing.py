@@ -3,7 +3,7 @@
     python -m benchmarks.text_editing [--sources 50] [--alpha 2] [--beta 0.3] [--opt-steps 40]
                                       [--threads 1] [--json benchmarks/results/text_editing.json]
 
-For the six prompts of `shared.demo.text_eval.TEXT_TARGETS` (smile, glasses, red hair, blonde
+For the six prompts of `training.demo.text_eval.TEXT_TARGETS` (smile, glasses, red hair, blonde
 hair, beard, turned left) and each StyleCLIP method, over `--sources` latents (seed 7,500,000+,
 truncation 0.7): the share of sources whose named factor moves the requested way (the demo
 predictor judges), the mean change of that factor and of the other continuous factors, and
@@ -23,6 +23,14 @@ from pathlib import Path
 
 import torch
 
+from shared import hub, load_generator, registry
+from shared.demo.predictor import load_predictor
+from shared.styleclip import methods
+from shared.styleclip.clip import clip_for
+from shared.styleclip.mapper import demo_mappers, load_mapper
+from shared.styleclip.prompts import templates_for
+from training.demo.text_eval import TEXT_TARGETS, sources, text_edit_report
+
 DEMO = "demo-portraits-stylegan2-64"
 DEMO_CLIP = "demo-portraits-clip"
 NEUTRAL = "a person"
@@ -38,8 +46,6 @@ def _timed(fn, repeats: int) -> float:
 
 
 def _global_row(G, clip, assets, ws, base, target, args, templates, predictor) -> dict:
-    from shared.demo.text_eval import text_edit_report
-    from shared.styleclip import methods
     res = methods.run_global(G, clip, assets, ws, NEUTRAL, target.prompt, alpha=args.alpha, beta=args.beta,
                              templates=templates)
     per_edit = _timed(lambda: methods.run_global(G, clip, assets, ws[:1], NEUTRAL, target.prompt, alpha=args.alpha,
@@ -50,9 +56,6 @@ def _global_row(G, clip, assets, ws, base, target, args, templates, predictor) -
 
 
 def _mapper_row(G, ws, base, target, mappers, predictor) -> dict:
-    from shared.demo.text_eval import text_edit_report
-    from shared.styleclip import methods
-    from shared.styleclip.mapper import load_mapper
     if target.prompt not in mappers:
         return {"prompt": target.prompt, "method": "latent mapper", "note": "no demo mapper for this prompt"}
     mapper, _ = load_mapper(mappers[target.prompt])
@@ -64,8 +67,6 @@ def _mapper_row(G, ws, base, target, mappers, predictor) -> dict:
 
 def _optimize_row(G, clip, ws, base, target, args, templates, predictor) -> dict:
     """Latent optimisation: all sources at once for the figures, single sources for the time."""
-    from shared.demo.text_eval import text_edit_report
-    from shared.styleclip import methods
     kw = dict(templates=templates, space="w+", steps=args.opt_steps, lr=args.opt_lr, l2_weight=args.opt_l2)
     res = methods.run_optimize(G, clip, ws, target.prompt, **kw)
     per_edit = _timed(lambda: methods.run_optimize(G, clip, ws[:1], target.prompt, **kw), 2)
@@ -90,18 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from shared import hub, load_generator, registry
-    from shared.demo.predictor import DEFAULT_PATH, load_predictor
-    from shared.demo.text_eval import TEXT_TARGETS, sources
-    from shared.styleclip import methods
-    from shared.styleclip.clip import clip_for
-    from shared.styleclip.mapper import demo_mappers
-    from shared.styleclip.prompts import templates_for
-
     G = load_generator(hub.fetch(registry.get(DEMO))).eval().requires_grad_(False)
     clip = clip_for(DEMO_CLIP)
     templates = templates_for(registry.get(DEMO_CLIP))
-    predictor = load_predictor(DEFAULT_PATH)
+    predictor = load_predictor()
     ws = sources(G, args.sources)
     with torch.no_grad():
         base = G.synthesis(ws, noise_mode="const").float().clamp(-1, 1)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from custom_ops._dispatch import OPS, PluginBuildError
+from custom_ops._kernels import OPS, PluginBuildError
 
 log = logging.getLogger("custom_ops")
 

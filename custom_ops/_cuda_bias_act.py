@@ -15,7 +15,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from custom_ops import _build
-from custom_ops.bias_act import ACTIVATIONS
+from custom_ops.activations import ACTIVATIONS
 
 
 def _prepare(x: torch.Tensor, b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

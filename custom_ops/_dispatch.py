@@ -13,16 +13,15 @@ import threading
 
 import torch
 
+from custom_ops._kernels import OPS, PluginBuildError
+
+__all__ = ["OPS", "PluginBuildError", "status", "summary", "use_cuda"]
+
 log = logging.getLogger("custom_ops")
 
-OPS = ("upfirdn2d", "bias_act", "filtered_lrelu")
 _lock = threading.Lock()
 # op name -> {"path": "cuda"|"ref"|"fallback"|"unused", "reason": str}
 _state: dict[str, dict[str, str]] = {}
-
-
-class PluginBuildError(RuntimeError):
-    """The CUDA kernel of an op could not be built or loaded."""
 
 
 def _mode(impl: str) -> str:
@@ -49,7 +48,7 @@ def use_cuda(op: str, x: torch.Tensor, impl: str = "auto") -> bool:
             return True
         if entry is not None and entry["path"] == "fallback" and mode == "auto":
             return False
-    from custom_ops import _build  # imported lazily: building needs ninja and nvcc
+    from custom_ops import _build  # imported on first CUDA use only: importing custom_ops builds nothing
 
     try:
         _build.load_plugin(op)

@@ -7,37 +7,12 @@ rosinality's `FusedLeakyReLU` is `bias_act(x, b, act="lrelu")` with any slope.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Callable
-
 import torch
-import torch.nn.functional as F
 
 from custom_ops import _dispatch
+from custom_ops.activations import ACTIVATIONS
 
 __all__ = ["bias_act", "ACTIVATIONS"]
-
-
-@dataclass(frozen=True)
-class Activation:
-    func: Callable  # (x, alpha) -> y
-    def_alpha: float
-    def_gain: float
-    cuda_idx: int  # activation id understood by the CUDA kernel
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    "linear": Activation(lambda x, a: x, 0.0, 1.0, 1),
-    "relu": Activation(lambda x, a: F.relu(x), 0.0, math.sqrt(2), 2),
-    "lrelu": Activation(lambda x, a: F.leaky_relu(x, a), 0.2, math.sqrt(2), 3),
-    "tanh": Activation(lambda x, a: torch.tanh(x), 0.0, 1.0, 4),
-    "sigmoid": Activation(lambda x, a: torch.sigmoid(x), 0.0, 1.0, 5),
-    "elu": Activation(lambda x, a: F.elu(x), 0.0, 1.0, 6),
-    "selu": Activation(lambda x, a: F.selu(x), 0.0, 1.0, 7),
-    "softplus": Activation(lambda x, a: F.softplus(x), 0.0, 1.0, 8),
-    "swish": Activation(lambda x, a: torch.sigmoid(x) * x, 0.0, math.sqrt(2), 9),
-}
 
 
 def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, *, dim: int = 1, act: str = "linear",
@@ -69,7 +44,7 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, *, dim: int = 1, ac
     if b is not None:
         assert b.ndim == 1 and b.shape[0] == x.shape[dim], "bias must be 1-D along `dim`"
     if _dispatch.use_cuda("bias_act", x, impl):
-        from custom_ops import _cuda_bias_act
+        from custom_ops import _cuda_bias_act  # the CUDA path is imported on first use only
         return _cuda_bias_act.bias_act(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
     return _bias_act_ref(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
 

@@ -41,7 +41,7 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
         [N, C, H_out, W_out] with H_out = ((H*up + py0 + py1 - (fu_h-1) - (fd_h-1)) + down - 1) // down.
     """
     if _dispatch.use_cuda("filtered_lrelu", x, impl):
-        from custom_ops import _cuda_filtered_lrelu
+        from custom_ops import _cuda_filtered_lrelu  # the CUDA path is imported on first use only
         return _cuda_filtered_lrelu.filtered_lrelu(x, fu, fd, b, up=int(up), down=int(down), padding=_quad(padding),
                                                    gain=float(gain), slope=float(slope), clamp=clamp,
                                                    flip_filter=flip_filter)

@@ -89,7 +89,7 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, *, up=1, down=1, padding=
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
     if _dispatch.use_cuda("upfirdn2d", x, impl):
-        from custom_ops import _cuda_upfirdn2d
+        from custom_ops import _cuda_upfirdn2d  # the CUDA path is imported on first use only
         return _cuda_upfirdn2d.upfirdn2d(x, f, up=_pair(up), down=_pair(down), padding=_quad(padding),
                                          flip_filter=flip_filter, gain=gain)
     return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)

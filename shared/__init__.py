@@ -6,7 +6,7 @@ without importing torch.
 """
 from __future__ import annotations
 
-__all__ = ["CheckpointError", "load_encoder", "load_generator"]
+__all__ = ["load_encoder", "load_generator"]
 
 
 def __getattr__(name: str):

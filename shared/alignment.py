@@ -28,9 +28,12 @@ from typing import BinaryIO, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from shared import hub, registry
+from shared.errors import AlignmentError, LandmarkModelMissing
+
 __all__ = [
-    "AlignedFace", "AlignmentError", "DETECT_MAX_SIDE", "FaceBox", "LANDMARK_MODEL_ID", "LANDMARK_MODEL_LICENSE",
-    "LandmarkModelMissing", "Landmarks", "MAX_IMAGE_SIDE", "MIN_EYE_DISTANCE", "align_face", "alignment_status",
+    "AlignedFace", "DETECT_MAX_SIDE", "FaceBox", "LANDMARK_MODEL_ID", "LANDMARK_MODEL_LICENSE",
+    "Landmarks", "MAX_IMAGE_SIDE", "MIN_EYE_DISTANCE", "align_face", "alignment_status",
     "center_crop", "detect_faces", "detect_landmarks", "ffhq_quad", "landmark_model_path", "load_user_image",
 ]
 
@@ -49,14 +52,6 @@ _MIN_FACE_PX = 80         # dlib's HOG window without upsampling: faces this wid
 _NEAR_EQUAL_AREA = 0.75   # faces at least this fraction of the largest's area count as equally large
 _FAST_BLUR_SIGMA = 8.0
 _PACKAGED_MODEL = ("models", "shape_predictor_68_face_landmarks.dat")
-
-
-class AlignmentError(ValueError):
-    """A photo cannot be aligned or read; the message is one sentence for the user."""
-
-
-class LandmarkModelMissing(AlignmentError):
-    """dlib or the 68-point landmark model is not installed on this machine."""
 
 
 # ---- records ---------------------------------------------------------------------------------
@@ -302,7 +297,6 @@ def landmark_model_path(path: str | os.PathLike | None = None) -> Path:
         if not p.is_file():
             raise LandmarkModelMissing(f"The face landmark model {p} does not exist.")
         return p
-    from shared import hub, registry
     cached = hub.cached_path(registry.get(LANDMARK_MODEL_ID))
     if cached is not None:
         return Path(cached)

@@ -1,8 +1,10 @@
 """The services every tab receives: model cache, device, settings, registry and a status line.
 
 Built once by `app.py` (hysts's Spaces build a model per tab at start-up; we build nothing
-heavy: the cache loads a model on its first request). Nothing per-user lives here; per-user
-data goes in `gr.State` (see `shared.latent_store`).
+heavy: the cache loads a record on its first request, `ctx.models.get(card_id)`, and holds the
+derived data in `ctx.models.derived`). The context's cache is also the process's default
+(`shared.model_cache.default_cache`), so library functions called without one share it. Nothing
+per-user lives here; per-user data goes in `gr.State` (see `shared.latent_store`).
 """
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ from types import ModuleType
 from typing import Any
 
 import torch
+
+import custom_ops
+from shared import hub, registry
+from shared.model_cache import ModelCache, set_default_cache
 
 __all__ = ["HubContext", "Settings", "create_context", "pick_device"]
 
@@ -74,7 +80,6 @@ def describe_device(device: torch.device) -> str:
 
 
 def _registry_module() -> ModuleType:
-    from shared import registry
     return registry
 
 
@@ -85,7 +90,7 @@ class HubContext:
     `latents` is the `gr.State` component holding each session's `LatentStore`; `build_demo`
     fills it in while building the page (the component is shared, its value is per session).
     """
-    models: Any                     # shared.model_cache.ModelCache
+    models: ModelCache
     device: torch.device
     settings: Settings
     registry: ModuleType = field(default_factory=_registry_module)
@@ -93,18 +98,15 @@ class HubContext:
 
     def status_line(self) -> str:
         """Device, op path, Hub connectivity and cache location, as one Markdown line."""
-        import custom_ops
-        from shared import hub
-
         online = "online" if hub.hub_online() else "offline (HF_HUB_OFFLINE=1 or Hub unreachable)"
         return (f"**Device** {describe_device(self.device)} · **{custom_ops.summary()}** · "
                 f"**Hub** {online} · **cache** `{hub.cache_dir()}`")
 
 
 def create_context(*, device: torch.device | None = None, settings: Settings | None = None) -> HubContext:
-    """Build the shared services (cheap: no model is loaded, nothing is downloaded)."""
-    from shared.model_cache import ModelCache
-
+    """Build the shared services (cheap: no model is loaded, nothing is downloaded); the new model
+    cache becomes the process's default."""
     device = device if device is not None else pick_device()
     settings = settings if settings is not None else Settings.from_env()
-    return HubContext(models=ModelCache(device, settings.model_budget_bytes), device=device, settings=settings)
+    models = set_default_cache(ModelCache(device, settings.model_budget_bytes))
+    return HubContext(models=models, device=device, settings=settings)

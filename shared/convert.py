@@ -15,9 +15,12 @@ import sys
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
-from shared.loaders import CheckpointError, load_generator
+from shared.errors import CheckpointError
+from shared.loaders import load_generator
 from shared.loaders.native import save_native
+from shared.loaders.nvlabs_stylegan2 import rosinality_to_nvlabs
 
 __all__ = ["convert", "max_output_difference"]
 
@@ -42,11 +45,12 @@ def convert(src: str | Path, dst: str | Path, to: str = "native") -> float:
     elif to in ("rosinality", "nvlabs-names"):
         if G.arch != "stylegan2":
             raise CheckpointError(f"--to {to} is only defined for StyleGAN2 (this is {G.arch}); use --to native.")
+        if not G.config.normalize_z:
+            raise CheckpointError(f"--to {to} cannot hold a generator whose z is not normalised (the demo world's "
+                                  "factor-coordinate z): the official code always normalises z; use --to native.")
         if to == "rosinality":
             torch.save({"g_ema": G.state_dict(), "latent_avg": G.w_avg.clone()}, dst)
         else:
-            from safetensors.torch import save_file
-            from shared.loaders.nvlabs_stylegan2 import rosinality_to_nvlabs
             save_file({k: v.contiguous() for k, v in rosinality_to_nvlabs(G).items()}, str(dst))
     else:
         raise ValueError(f"unknown target format {to!r}")

@@ -20,7 +20,6 @@ the mean squared finite difference along the mask's edge, to compare with the na
 """
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,12 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.generation import InputError
+from shared import registry
+from shared.errors import InputError
 from shared.inversion.losses import PerceptualLoss, psnr
 from shared.inversion.optimize import (NoiseOptions, OptimizeOptions, WStats, optimize_latent, optimize_wplus_noise)
 from shared.inversion.result import InversionResult, Progress, ShouldStop
+from shared.model_cache import ModelCache, default_cache
+from shared.portraits import PART_NAMES
 
-__all__ = ["MASK_PRESETS", "PART_PRESETS", "MaskedEdit", "crossover", "dilate", "erode", "inpaint",
+__all__ = ["MASK_PRESETS", "PART_PRESETS", "MaskedEdit", "crossover", "demo_predictor", "dilate", "erode", "inpaint",
            "mask_from_layers", "part_mask", "predicted_part_mask", "preset_mask", "seam_band", "seam_energy"]
 
 MASK_PRESETS = ("left", "right", "upper", "lower", "centre")
@@ -89,20 +91,21 @@ def part_mask(parts: torch.Tensor | np.ndarray, wanted: Sequence[int], size: int
     return m
 
 
-@functools.lru_cache(maxsize=1)
-def _demo_predictor():
-    from shared.demo.predictor import DEFAULT_PATH, load_predictor
-    if not DEFAULT_PATH.is_file():
-        raise InputError("Part masks need the demo world's predictor, which is missing from shared/demo/bundle.")
-    return load_predictor(DEFAULT_PATH)
+def demo_predictor(models: ModelCache | None = None) -> nn.Module:
+    """The demo world's predictor (the demo generator's "predictor" companion record) on the CPU,
+    from the model cache (`models`, default the process's)."""
+    predictor_id = registry.companion(registry.DEFAULT_GENERATOR_ID, "predictor")
+    if predictor_id is None:
+        raise InputError("Part masks need the demo world's predictor, which the registry does not list.")
+    return (models or default_cache()).get(predictor_id, device="cpu")
 
 
 @torch.no_grad()
-def predicted_part_mask(image: torch.Tensor, preset: str, size: int | None = None) -> torch.Tensor:
-    """Mask of a part (a `PART_PRESETS` key) as the demo world's predictor segments `image`
-    ([1, 3, H, W] in [-1, 1], read at 64 px), at `size` (default H). Meaningful on portraits of
-    the demo world; on other faces it is the predictor's best guess."""
-    from shared.portraits import PART_NAMES
+def predicted_part_mask(image: torch.Tensor, preset: str, size: int | None = None, *,
+                        models: ModelCache | None = None) -> torch.Tensor:
+    """Mask of a part (a `PART_PRESETS` key) as the demo world's predictor (`demo_predictor(models)`)
+    segments `image` ([1, 3, H, W] in [-1, 1], read at 64 px), at `size` (default H). Meaningful on
+    portraits of the demo world; on other faces it is the predictor's best guess."""
     if preset not in PART_PRESETS:
         raise InputError(f"Unknown part {preset!r}; choose one of {', '.join(PART_PRESETS)}.")
     x = torch.as_tensor(image, dtype=torch.float32)
@@ -110,7 +113,7 @@ def predicted_part_mask(image: torch.Tensor, preset: str, size: int | None = Non
         raise InputError(f"The image for a part mask must be [1, 3, H, W], got {list(x.shape)}.")
     small = x if x.shape[-1] == 64 else F.interpolate(x, size=(64, 64), mode="area" if x.shape[-1] > 64 else "bilinear",
                                                       align_corners=None if x.shape[-1] > 64 else False)
-    parts = _demo_predictor().predict(small).parts[0].cpu()
+    parts = demo_predictor(models).predict(small).parts[0].cpu()
     m = part_mask(parts, [PART_NAMES.index(n) for n in PART_PRESETS[preset]], size or int(x.shape[-1]))
     if float(m.sum()) == 0:
         raise InputError(f"The predictor finds no {preset} in image A; pick another part or draw the mask.")

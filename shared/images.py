@@ -11,7 +11,9 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["image_grid", "to_uint8_hwc"]
+from shared.errors import InputError
+
+__all__ = ["image_grid", "image_to_tensor", "to_uint8_hwc"]
 
 
 def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
@@ -28,6 +30,18 @@ def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
     x = images.detach().to("cpu", torch.float32)
     x = (x * 127.5 + 128).clamp(0, 255).to(torch.uint8)  # [N, C, H, W]
     return x.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """uint8 [H, W, 3] -> float32 [1, 3, H, W] in [-1, 1] (the inverse of `to_uint8_hwc`, up to rounding).
+
+    Raises:
+        InputError: the image is not a uint8 RGB array.
+    """
+    arr = np.asarray(image)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+        raise InputError(f"Expected a uint8 RGB image [H, W, 3], got {arr.dtype} {tuple(arr.shape)}.")
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().sub(128.0).div(127.5)
 
 
 def image_grid(images: np.ndarray, *, columns: int | None = None, pad: int = 0,

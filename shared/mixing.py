@@ -11,8 +11,8 @@ Interpolation: spherical in Z (slerp, as in the "perceptual path length" of the 
 directions are slerped and norms lerped), linear in W and W+ (lerp). With `rows`, only those
 rows of W+ move and the others stay at the first key latent's values.
 
-Layer ranges ('coarse', 'middle', 'fine') are computed per model from the resolution each ws
-row controls (see `row_resolutions` and `layer_ranges`).
+Rows and layer ranges ('coarse', 'middle', 'fine'), seeds and W+ checks come from
+`shared.latents` (see `resolve_rows` and `layer_ranges` there).
 
 Videos are written with imageio and the ffmpeg binary bundled in imageio-ffmpeg (H.264,
 yuv420p, playable in browsers); GIFs with Pillow.
@@ -21,207 +21,28 @@ from __future__ import annotations
 
 import math
 import os
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from shared.generation import MAX_SEED, NOISE_MODES, InputError, class_one_hot, input_transform
-from shared.images import to_uint8_hwc
+from shared.errors import InputError
+from shared.generation import check_noise_mode, input_transform, synthesize
+from shared.images import image_grid, to_uint8_hwc
+from shared.latents import LayerRange, as_cpu_float, check_ws, map_z, resolve_rows, stylegan_arch
 
-__all__ = ["LayerRange", "GridResult", "RANGE_NAMES", "MAX_GRID", "MAX_FRAMES", "row_resolutions",
-           "layer_ranges", "resolve_rows", "z_from_seeds", "ws_from_seeds", "mix_styles", "style_mix_images",
-           "style_mixing_grid", "slerp", "lerp", "interpolation_path", "interpolate", "write_video",
-           "write_gif"]
+__all__ = ["GridResult", "MAX_GRID", "MAX_FRAMES", "mix_styles", "style_mix_images", "style_mixing_grid", "slerp",
+           "lerp", "interpolation_path", "interpolate", "write_video", "write_gif"]
 
-RANGE_NAMES = ("coarse", "middle", "fine")
 MAX_GRID = 6             # most sources and most destinations in one grid
 MAX_FRAMES = 600         # most frames in one interpolation / video
 MAX_FRAMES_PER_SEGMENT = 240
 MAX_VIDEO_FPS = 60
 MAX_GIF_FPS = 50         # GIF stores delays in 1/100 s; browsers slow down anything faster than 50 fps
-COARSE_MAX_PX = 8        # paper: coarse = 4-8 px
-FINE_MIN_PX = 64         # paper: fine = 64 px and up (middle = 16-32 px)
 SPACES = ("z", "w", "w+")
 Progress = Callable[[float, str], object]
-
-
-# ---- layer ranges ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LayerRange:
-    """A named group of ws rows and the (effective) resolutions they control."""
-    name: str                       # 'coarse', 'middle' or 'fine'
-    rows: tuple[int, ...]           # ws rows, ascending
-    resolutions: tuple[int, ...]    # distinct resolutions [px] the rows control, ascending
-
-    @property
-    def label(self) -> str:
-        """For display, e.g. 'coarse: rows 0-2 (4-8 px)'."""
-        rows = f"{self.rows[0]}" if len(self.rows) == 1 else f"{self.rows[0]}-{self.rows[-1]}"
-        lo, hi = self.resolutions[0], self.resolutions[-1]
-        px = f"{lo} px" if lo == hi else f"{lo}-{hi} px"
-        return f"{self.name}: rows {rows} ({px})"
-
-
-def _arch(G: torch.nn.Module) -> str:
-    arch = getattr(G, "arch", None)
-    if arch not in ("stylegan2", "stylegan3"):
-        raise InputError(f"Style mixing works with StyleGAN2 and StyleGAN3 models; this model is {arch or 'unknown'}.")
-    return arch
-
-
-def row_resolutions(G: torch.nn.Module) -> tuple[int, ...]:
-    """The resolution [px] each ws row controls, one per row.
-
-    StyleGAN2: row 0 modulates the 4 px convolution, rows 2k-1 and 2k (k >= 1) the two
-    convolutions at 4 * 2**k px (row 2k-1 also feeds the toRGB of the previous resolution), and
-    the last row only the final toRGB, at the output resolution. So rows read 4, 8, 8, 16, 16, ...
-
-    StyleGAN3: there are no fixed resolutions; each layer is band-limited to a cutoff f_c
-    (cycles per image) that grows geometrically (paper Sec. 3.2). A row's resolution is the
-    Nyquist size of its layer, 2 * f_c, rounded to the nearest power of two in log scale
-    (row 0 feeds the Fourier input, whose bandwidth is the first cutoff; row i >= 1 feeds layer
-    `synthesis.layer_names[i - 1]`, output cutoff).
-    """
-    if _arch(G) == "stylegan2":
-        res = int(G.img_resolution)
-        return tuple(min(2 ** (2 + math.ceil(i / 2)), res) for i in range(int(G.num_ws)))
-    syn = G.synthesis
-    cutoffs = [float(syn.input.bandwidth)] + [float(getattr(syn, n).spec.out_cutoff) for n in syn.layer_names]
-    return tuple(int(2 ** math.floor(math.log2(2 * f) + 0.5 + 1e-9)) for f in cutoffs[:int(G.num_ws)])
-
-
-def layer_ranges(G: torch.nn.Module) -> dict[str, LayerRange]:
-    """The named layer ranges of a model: 'coarse', 'middle' and 'fine'.
-
-    Rule (the StyleGAN paper's bands, on `row_resolutions`): fine = rows at >= 64 px, or at
-    the output resolution for models smaller than 64 px; coarse = the other rows at <= 8 px;
-    middle = the rest (16-32 px). A band with no rows (only in models of 16 px or less) is left
-    out. For StyleGAN2 at 1024 px this gives rows 0-2 / 3-6 / 7-17; for StyleGAN3-T at 1024 px,
-    rows 0-3 / 4-6 / 7-15.
-
-    Returns:
-        {name: LayerRange} in coarse, middle, fine order.
-    Raises:
-        InputError: the model is not a StyleGAN2 or StyleGAN3 generator.
-    """
-    res = row_resolutions(G)
-    fine_min = min(FINE_MIN_PX, int(G.img_resolution))
-    band = ["fine" if r >= fine_min else "coarse" if r <= COARSE_MAX_PX else "middle" for r in res]
-    out = {}
-    for name in RANGE_NAMES:
-        rows = tuple(i for i, b in enumerate(band) if b == name)
-        if rows:
-            out[name] = LayerRange(name, rows, tuple(sorted({res[i] for i in rows})))
-    return out
-
-
-_ROWS_TOKEN = re.compile(r"^(\d+)(?:-(\d+))?$")
-
-
-def resolve_rows(G: torch.nn.Module, rows: str | LayerRange | Iterable[int | str]) -> tuple[int, ...]:
-    """Turn a rows choice into sorted, distinct ws row indices.
-
-    Args:
-        G: the generator the rows belong to.
-        rows: a range name ('coarse'), several joined by '+' or ',' ('coarse+middle'), a rows
-            spec ('0-3, 8'), a LayerRange, or an iterable of ints and/or range names.
-    Raises:
-        InputError: an unknown name, a row outside 0..num_ws-1, or nothing chosen.
-    """
-    num_ws = int(G.num_ws)
-    if isinstance(rows, LayerRange):
-        items: list = list(rows.rows)
-    elif isinstance(rows, str):
-        items = [t for t in re.split(r"[+,;\s]+", rows.strip().lower()) if t]
-    else:
-        items = list(rows)
-    ranges = layer_ranges(G)
-    chosen: set[int] = set()
-    for item in items:
-        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
-            values = [int(item)]
-        elif isinstance(item, str) and item.strip().lower() in ranges:
-            values = list(ranges[item.strip().lower()].rows)
-        elif isinstance(item, str) and _ROWS_TOKEN.match(item.strip()):
-            m = _ROWS_TOKEN.match(item.strip())
-            lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
-            if hi < lo:
-                raise InputError(f"The row range {lo}-{hi} runs backwards; write it as {hi}-{lo}.")
-            values = list(range(lo, hi + 1))
-        else:
-            names = ", ".join(ranges)
-            raise InputError(f"Unknown layer range {item!r}; use {names} or row numbers from 0 to {num_ws - 1}.")
-        bad = [v for v in values if not 0 <= v < num_ws]
-        if bad:
-            raise InputError(f"Row {bad[0]} does not exist; this model has rows 0 to {num_ws - 1}.")
-        chosen.update(values)
-    if not chosen:
-        raise InputError(f"Choose at least one layer range ({', '.join(ranges)}) or row to mix.")
-    return tuple(sorted(chosen))
-
-
-# ---- latents --------------------------------------------------------------------------------------
-def _device(G: torch.nn.Module) -> torch.device:
-    return next(G.parameters()).device
-
-
-def z_from_seeds(G: torch.nn.Module, seeds: Sequence[int]) -> torch.Tensor:
-    """z [N, z_dim] for seeds, exactly as `shared.generation.generate_images` draws them."""
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise InputError("No seeds given; write seeds like 0, 0-7 or 1,5,9.")
-    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
-    if bad:
-        raise InputError(f"Seeds go from 0 to {MAX_SEED}; {bad[0]} is outside that.")
-    return torch.cat([torch.randn([1, G.z_dim], generator=torch.Generator().manual_seed(s)) for s in seeds])
-
-
-def _map(G: torch.nn.Module, z: torch.Tensor, psi: float, truncation_cutoff: int | None,
-         class_idx: int | None) -> torch.Tensor:
-    """z [N, z_dim] -> ws [N, num_ws, w_dim] on the CPU, float32."""
-    if not math.isfinite(float(psi)):
-        raise InputError("Truncation psi must be a finite number such as 0.7 or 1.")
-    if truncation_cutoff is not None and not 1 <= int(truncation_cutoff) <= G.num_ws:
-        raise InputError(f"Truncation cutoff must be a number of layers from 1 to {G.num_ws}, not {truncation_cutoff}.")
-    device = _device(G)
-    c = class_one_hot(G, class_idx, device=device)
-    if c is not None:
-        c = c.expand(z.shape[0], -1)
-    cutoff = None if truncation_cutoff is None else int(truncation_cutoff)
-    with torch.inference_mode():
-        ws = G.mapping(z.to(device, torch.float32), c, truncation_psi=float(psi), truncation_cutoff=cutoff)
-    return ws.to("cpu", torch.float32)
-
-
-def ws_from_seeds(G: torch.nn.Module, seeds: Sequence[int], psi: float = 1.0, *,
-                  truncation_cutoff: int | None = None, class_idx: int | None = None) -> torch.Tensor:
-    """W+ codes for seeds: ws [N, num_ws, w_dim] (CPU float32), equal to `generate_images(...).ws`."""
-    return _map(G, z_from_seeds(G, seeds), psi, truncation_cutoff, class_idx)
-
-
-def _as_cpu_float(x: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """A float32 CPU tensor; numpy input (e.g. the latent store's read-only arrays) is copied."""
-    if isinstance(x, np.ndarray):
-        return torch.from_numpy(np.array(x, dtype=np.float32))
-    return torch.as_tensor(x).detach().to("cpu", torch.float32)
-
-
-def _check_ws(G: torch.nn.Module, ws: torch.Tensor | np.ndarray, what: str) -> torch.Tensor:
-    """Accept [num_ws, w_dim] or [N, num_ws, w_dim]; return float32 CPU [N, num_ws, w_dim]."""
-    ws = _as_cpu_float(ws)
-    if ws.ndim == 2:
-        ws = ws.unsqueeze(0)
-    want = (int(G.num_ws), int(G.w_dim))
-    if ws.ndim != 3 or tuple(ws.shape[1:]) != want or ws.shape[0] == 0:
-        raise InputError(f"The {what} latent has shape {list(ws.shape)}, but this model needs W+ codes of shape "
-                         f"[N, {want[0]}, {want[1]}]; it was probably made with another model.")
-    if not torch.isfinite(ws).all():
-        raise InputError(f"The {what} latent contains NaN or infinite values.")
-    return ws
 
 
 # ---- style mixing ---------------------------------------------------------------------------------
@@ -237,7 +58,7 @@ def mix_styles(G: torch.nn.Module, ws_a: torch.Tensor, ws_b: torch.Tensor,
     Returns:
         ws [N, num_ws, w_dim] float32 on the CPU (a new tensor).
     """
-    a, b = _check_ws(G, ws_a, "destination"), _check_ws(G, ws_b, "source")
+    a, b = check_ws(G, ws_a, "destination"), check_ws(G, ws_b, "source")
     if a.shape[0] != b.shape[0]:
         if b.shape[0] == 1:
             b = b.expand(a.shape[0], -1, -1)
@@ -254,10 +75,9 @@ def mix_styles(G: torch.nn.Module, ws_a: torch.Tensor, ws_b: torch.Tensor,
 def _synthesize(G: torch.nn.Module, ws: torch.Tensor, *, noise_mode: str, noise_seed: int,
                 batch_size: int = 8, progress: Progress | None = None, what: str = "image") -> torch.Tensor:
     """ws [N, num_ws, w_dim] -> images [N, 3, H, W] float32 CPU in [-1, 1], in batches."""
-    if noise_mode not in NOISE_MODES:
-        raise InputError(f"Noise mode must be one of {', '.join(NOISE_MODES)}; got {noise_mode!r}.")
-    is_sg3 = _arch(G) == "stylegan3"
-    device = _device(G)
+    check_noise_mode(noise_mode)
+    is_sg3 = stylegan_arch(G) == "stylegan3"
+    device = next(G.parameters()).device
     out = []
     n = ws.shape[0]
     with torch.inference_mode(), (input_transform(G, (0.0, 0.0), 0.0) if is_sg3 else nullcontext()):
@@ -265,12 +85,7 @@ def _synthesize(G: torch.nn.Module, ws: torch.Tensor, *, noise_mode: str, noise_
             if progress is not None:
                 progress(start / n, f"{what} {start + 1}-{min(start + batch_size, n)} of {n}")
             chunk = ws[start:start + batch_size].to(device)
-            if is_sg3:
-                img = G.synthesis(chunk, noise_mode=noise_mode)
-            else:
-                gen = (torch.Generator(device=device).manual_seed(int(noise_seed) + start)
-                       if noise_mode == "random" else None)
-                img = G.synthesis(chunk, noise_mode=noise_mode, generator=gen)
+            img = synthesize(G, chunk, noise_mode=noise_mode, noise_seed=int(noise_seed) + start)
             out.append(img.to("cpu", torch.float32).clamp_(-1, 1))
     if progress is not None:
         progress(1.0, f"{n} {what}(s) done")
@@ -311,7 +126,7 @@ def style_mixing_grid(G: torch.nn.Module, sources_ws: torch.Tensor, destinations
     Raises:
         InputError: more than 6 sources or destinations, none, wrong shapes, or bad rows.
     """
-    src, dst = _check_ws(G, sources_ws, "source"), _check_ws(G, destinations_ws, "destination")
+    src, dst = check_ws(G, sources_ws, "source"), check_ws(G, destinations_ws, "destination")
     s, d = src.shape[0], dst.shape[0]
     if s > MAX_GRID or d > MAX_GRID:
         raise InputError(f"The grid holds at most {MAX_GRID} sources and {MAX_GRID} destinations; "
@@ -322,15 +137,11 @@ def style_mixing_grid(G: torch.nn.Module, sources_ws: torch.Tensor, destinations
     all_ws = torch.cat([src, dst, mixed.reshape(d * s, *mixed.shape[2:])])
     images = _synthesize(G, all_ws, noise_mode=noise_mode, noise_seed=noise_seed, progress=progress)
     src_img, dst_img, mix_img = images[:s], images[s:s + d], images[s + d:].reshape(d, s, *images.shape[1:])
-    h, w = images.shape[-2:]
     u8 = to_uint8_hwc(images)
-    sheet = np.full(((d + 1) * h, (s + 1) * w, 3), fill, dtype=np.uint8)
-    for j in range(s):
-        sheet[:h, (j + 1) * w:(j + 2) * w] = u8[j]
-    for i in range(d):
-        sheet[(i + 1) * h:(i + 2) * h, :w] = u8[s + i]
-        for j in range(s):
-            sheet[(i + 1) * h:(i + 2) * h, (j + 1) * w:(j + 2) * w] = u8[s + d + i * s + j]
+    tiles = [np.full_like(u8[:1], fill), u8[:s]]               # blank corner, then the sources
+    for i in range(d):                                          # each destination, then its mixes
+        tiles += [u8[s + i:s + i + 1], u8[s + d + i * s:s + d + (i + 1) * s]]
+    sheet = image_grid(np.concatenate(tiles), columns=s + 1, fill=fill)
     return GridResult(sheet=sheet, sources=src_img, destinations=dst_img, mixes=mix_img, mixes_ws=mixed, rows=idx)
 
 
@@ -388,7 +199,7 @@ def interpolation_path(latents: torch.Tensor, *, space: str, frames_per_segment:
     """
     if space not in SPACES:
         raise InputError(f"Interpolation space must be one of {', '.join(SPACES)}; got {space!r}.")
-    lat = _as_cpu_float(latents)
+    lat = as_cpu_float(latents)
     if lat.shape[0] < 2:
         raise InputError("Give at least two latents to interpolate between.")
     f = _check_frames_per_segment(frames_per_segment, lat.shape[0] - 1)
@@ -408,7 +219,7 @@ def interpolate(G: torch.nn.Module, latents: torch.Tensor, *, space: str = "w", 
 
     Args:
         G: StyleGAN2 or StyleGAN3 generator.
-        latents: 'z': z [K, z_dim] (e.g. `z_from_seeds`), slerped then mapped with psi /
+        latents: 'z': z [K, z_dim] (e.g. `shared.latents.z_from_seeds`), slerped then mapped with psi /
             truncation_cutoff / class_idx; 'w': w [K, w_dim] or W+ codes [K, num_ws, w_dim]
             whose rows are equal (row 0 is used); 'w+': ws [K, num_ws, w_dim] (e.g. inverted photos).
         frames_per_segment: see `interpolation_path`; F = (K - 1) * frames_per_segment + 1.
@@ -422,7 +233,7 @@ def interpolate(G: torch.nn.Module, latents: torch.Tensor, *, space: str = "w", 
     """
     if space not in SPACES:
         raise InputError(f"Interpolation space must be one of {', '.join(SPACES)}; got {space!r}.")
-    lat = _as_cpu_float(latents)
+    lat = as_cpu_float(latents)
     num_ws, w_dim = int(G.num_ws), int(G.w_dim)
     if space == "z":
         if lat.ndim != 2 or lat.shape[1] != G.z_dim:
@@ -433,11 +244,11 @@ def interpolate(G: torch.nn.Module, latents: torch.Tensor, *, space: str = "w", 
         if lat.ndim != 2 or lat.shape[1] != w_dim:
             raise InputError(f"W latents must have shape [K, {w_dim}] or [K, {num_ws}, {w_dim}], got {list(lat.shape)}.")
     else:
-        lat = _check_ws(G, lat, "key")
+        lat = check_ws(G, lat, "key")
     idx = None if rows is None else list(resolve_rows(G, rows))
     path = interpolation_path(lat, space=space, frames_per_segment=frames_per_segment)
     if space == "z":
-        ws = _map(G, path, psi, truncation_cutoff, class_idx)
+        ws = map_z(G, path, psi, truncation_cutoff=truncation_cutoff, class_idx=class_idx)
     elif space == "w":
         ws = path[:, None, :].repeat(1, num_ws, 1)
     else:

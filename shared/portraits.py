@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from shared.images import image_grid, to_uint8_hwc
+
 __all__ = [
     "CAMERA_Z", "FACTORS", "HEAD_CENTER", "PART_NAMES", "VIEW_HALF_EXTENT",
     "FactorSpec", "Factors", "RenderOutput",
@@ -709,8 +711,6 @@ def save_docs(out_dir: str) -> list[str]:
 
     import numpy as np
     from PIL import Image, ImageDraw
-
-    from shared.images import image_grid, to_uint8_hwc
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,14 +15,12 @@ from typing import Any, TypeVar
 import gradio as gr
 import torch
 
-from shared.generation import InputError
+from shared.errors import CheckpointError, InputError
 from shared.hub import HubError
-from shared.loaders.errors import CheckpointError
+from spaces.model_picker import STYLEGAN_ARCHS
 
-__all__ = ["StopFlags", "gpu", "gpu_handler", "model_card", "progress_callback", "send_latent", "source_latent",
-           "stylegan_generator", "user_errors"]
-
-STYLEGAN_ARCHS = ("stylegan2", "stylegan3")
+__all__ = ["StopFlags", "gpu", "gpu_handler", "model_card", "progress_callback", "stylegan_generator",
+           "user_errors"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,19 +88,6 @@ def stylegan_generator(ctx: Any, model_id: str | None, purpose: str,
         return card, ctx.models.generator(card.id, progress=progress_callback(progress))
 
 
-def send_latent(store: Any, targets: tuple[tuple[str, str], ...], target: str, name: str, model_id: str, ws: Any,
-                source: str) -> tuple[Any, str]:
-    """Put a W+ latent into the session's `LatentStore` for tab `target` (one of `targets`:
-    (key, label) pairs). Returns the new store and a confirmation line."""
-    from shared.latent_store import LatentEntry, LatentStore
-    labels = dict(targets)
-    if target not in labels:
-        raise gr.Error(f"Unknown target tab {target!r}; choose one of {', '.join(labels)}.")
-    name = name[:120]
-    store = (store or LatentStore()).put(name, LatentEntry(model_id, ws, source), for_tab=target)
-    return store, f"Sent **{name}** to **{labels[target]}** ({len(store)} latent(s) in this session)."
-
-
 def progress_callback(progress: gr.Progress | None) -> Callable[[float, str], None] | None:
     """Adapt `gr.Progress` to the library's `progress(fraction, text)` callbacks."""
     if progress is None:
@@ -145,26 +130,3 @@ class StopFlags:
         with self._lock:
             if self._flags.get(self._key(request)) is event:
                 del self._flags[self._key(request)]
-
-
-def source_latent(G: Any, model_id: str, seed: str | None, name: str | None, store: Any) -> tuple[torch.Tensor, str]:
-    """The edit source of a tab: the session latent `name` when one is chosen (it must belong to
-    `model_id`), else the W+ latent of one seed. Returns (ws [1, num_ws, w_dim], a label)."""
-    import numpy as np
-
-    from shared.generation import parse_seeds
-    from shared.latent_store import LatentStore
-    from shared.mixing import ws_from_seeds
-    if name:
-        try:
-            entry = (store or LatentStore()).get(name)
-        except KeyError as e:
-            raise gr.Error(str(e.args[0])) from None
-        if entry.model_id != model_id:
-            raise gr.Error(f"Latent {name!r} belongs to {entry.model_id}, not {model_id}; pick that model.")
-        return torch.from_numpy(np.array(entry.ws, dtype=np.float32)), name
-    if seed is None or not str(seed).strip():
-        raise gr.Error("Give a source: a seed such as 3, or one of this session's latents.")
-    with user_errors():
-        seeds = parse_seeds(str(seed), max_count=1)
-        return ws_from_seeds(G, seeds), f"seed {seeds[0]}"

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["card_summary", "default_model", "format_bytes", "model_choices"]
+__all__ = ["STYLEGAN_ARCHS", "card_summary", "default_model", "format_bytes", "generator_choices", "model_choices"]
+
+STYLEGAN_ARCHS = ("stylegan2", "stylegan3")
 
 
 def model_choices(ctx: Any, task: str) -> list[tuple[str, str]]:
@@ -13,6 +15,11 @@ def model_choices(ctx: Any, task: str) -> list[tuple[str, str]]:
         card = ctx.registry.get(model_id)
         choices.append((f"{model_id} (untrained)" if card.untrained else model_id, model_id))
     return choices
+
+
+def generator_choices(ctx: Any, task: str) -> list[tuple[str, str]]:
+    """`model_choices` of `task` limited to StyleGAN2/3 generators (what the editing tabs drive)."""
+    return [(label, i) for label, i in model_choices(ctx, task) if ctx.registry.get(i).arch in STYLEGAN_ARCHS]
 
 
 def default_model(ctx: Any, choices: list[tuple[str, str]], preferred: str | None = None) -> str | None:

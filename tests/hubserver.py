@@ -16,7 +16,8 @@ It speaks the part of the Hub protocol that `huggingface_hub` 2.x uses to downlo
 Repos live in a folder as `root/<repo_id>/<commit>/<files>` plus `root/<repo_id>/refs.json`
 (branch -> commit). Every request is counted per (method, path). Faults can be injected per file:
 an HTML page instead of the file, a connection dropped part-way, a short body, a delay, an HTTP
-error. Use `HubServer(root)` as a context manager, or the `hub_server` / `hub_env` fixtures.
+error. Use `HubServer(root)` as a context manager, or the `hub_server` / `hub_env` fixtures
+(tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -25,15 +26,12 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import pytest
-
-__all__ = ["Fault", "HubServer", "hub_env", "hub_server"]
+__all__ = ["Fault", "HubServer"]
 
 HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Google Drive - Virus scan warning</title></head>"
              b"<body><p>Google Drive can't scan this file for viruses.</p></body></html>\n")
@@ -313,35 +311,3 @@ def _tree_entry(path: Path, base: Path) -> dict:
     git_oid = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
     return {"type": "file", "path": path.relative_to(base).as_posix(), "size": len(data), "oid": git_oid,
             "lfs": {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}}
-
-
-# ---- pytest fixtures (import them into a test module: `from tests.hubserver import hub_env`) -----
-@pytest.fixture
-def hub_server(tmp_path: Path) -> Iterator[HubServer]:
-    """A running local Hub serving from `tmp_path/hub`."""
-    with HubServer(tmp_path / "hub") as server:
-        yield server
-
-
-@pytest.fixture
-def hub_env(hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    """The local Hub plus an online setting pointed at it: `HF_ENDPOINT`, a fresh `HUB_CACHE_DIR`
-    (`tmp_path/cache`), `HF_HOME`, `HUB_WEIGHTS_DIR`, offline mode off (env and huggingface_hub's
-    import-time constant), and a fresh connectivity probe. Yields the server.
-
-    huggingface_hub reads `HF_ENDPOINT` once at import (its URL template is built from it, so do not
-    patch `constants.ENDPOINT`): code under test must pass `endpoint=` explicitly, as `shared.hub`
-    does with `default_endpoint()`, which reads the variable at call time."""
-    from huggingface_hub import constants
-
-    from shared import hub
-
-    monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
-    monkeypatch.setenv("HUB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setenv("HUB_WEIGHTS_DIR", str(tmp_path / "weights"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    hub.reset_online_probe()
-    yield hub_server
-    hub.reset_online_probe()

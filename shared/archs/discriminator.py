@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from custom_ops import bias_act, conv2d_resample, setup_filter
+from custom_ops.bias_act import ACTIVATIONS
 from shared.archs.layers import FullyConnectedLayer
 
 __all__ = ["Discriminator"]
@@ -35,7 +36,6 @@ class Conv2dLayer(nn.Module):
         x = conv2d_resample(x, w.to(x.dtype), self.resample_filter, down=self.down, padding=self.padding,
                             flip_weight=True)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        from custom_ops.bias_act import ACTIVATIONS
         return bias_act(x, self.bias, act=self.activation, gain=ACTIVATIONS[self.activation].def_gain * gain,
                         clamp=clamp)
 

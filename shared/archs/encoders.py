@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shared.archs.layers import FullyConnectedLayer
+
 __all__ = [
     "ENCODER_TYPES", "EncoderConfig", "GradualStyleEncoder", "ResNetGradualStyleEncoder", "Encoder4Editing",
     "BackboneEncoder", "ResNetBackboneEncoder", "ProgressiveBackboneEncoder", "ResNetProgressiveBackboneEncoder",
@@ -173,25 +175,10 @@ class BottleneckIR(nn.Module):
         return self.res_layer(x) + self.shortcut_layer(x)
 
 
-class EqualLinear(nn.Module):
-    """rosinality's `EqualLinear` without activation: weight N(0,1)/lr_mul, scaled by lr_mul/sqrt(in)
-    at run time (the encoders use lr_mul=1)."""
-
-    def __init__(self, in_dim: int, out_dim: int, lr_mul: float = 1.0):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
-        self.bias = nn.Parameter(torch.zeros(out_dim))
-        self.scale = lr_mul / math.sqrt(in_dim)
-        self.lr_mul = lr_mul
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = self.bias if self.lr_mul == 1 else self.bias * self.lr_mul
-        return F.linear(x, self.weight * self.scale, bias)
-
-
 class GradualStyleBlock(nn.Module):
     """map2style head: log2(spatial) stride-2 3x3 convs with LeakyReLU(0.01) take a
-    [N, in_c, spatial, spatial] map to [N, out_c, 1, 1], then an EqualLinear gives one code row."""
+    [N, in_c, spatial, spatial] map to [N, out_c, 1, 1], then an equalised-learning-rate linear
+    layer (rosinality's `EqualLinear`, lr_mul 1 = `FullyConnectedLayer`) gives one code row."""
 
     def __init__(self, in_c: int, out_c: int, spatial: int):
         super().__init__()
@@ -201,7 +188,7 @@ class GradualStyleBlock(nn.Module):
         for i in range(max(num_pools, 1)):
             layers += [nn.Conv2d(in_c if i == 0 else out_c, out_c, 3, 2, 1), nn.LeakyReLU()]
         self.convs = nn.Sequential(*layers)
-        self.linear = EqualLinear(out_c, out_c, lr_mul=1)
+        self.linear = FullyConnectedLayer(out_c, out_c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.convs(x)  # [N, out_c, 1, 1]

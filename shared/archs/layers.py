@@ -1,14 +1,15 @@
-"""Layers shared by the StyleGAN2 and StyleGAN3 generators.
+"""Layers shared by the StyleGAN2 and StyleGAN3 generators, the discriminator and the encoders.
 
 Equalised-learning-rate fully connected layer, second-moment normalisation and
 truncation, with the semantics of NVlabs' `FullyConnectedLayer`/`normalize_2nd_moment`
-(github.com/NVlabs/stylegan3, `training/networks_stylegan2.py`) and rosinality's
-`EqualLinear`/`PixelNorm` (github.com/rosinality/stylegan2-pytorch, `model.py`).
+(github.com/NVlabs/stylegan3, `training/networks_stylegan2.py` and `networks_stylegan3.py`)
+and rosinality's `EqualLinear`/`PixelNorm` (github.com/rosinality/stylegan2-pytorch, `model.py`).
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,24 +24,51 @@ def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> to
 
 
 class FullyConnectedLayer(nn.Module):
-    """y = act(x @ (W * lr / sqrt(in)).T + b * lr); parameters `weight` [out, in] and `bias` [out]."""
+    """y = act(x @ (W * lr / sqrt(in)).T + b * lr); parameters `weight` [out, in] and `bias` [out].
 
-    def __init__(self, in_features: int, out_features: int, *, bias: bool = True, bias_init: float = 0.0,
-                 lr_multiplier: float = 1.0, activation: str = "linear"):
+    One layer for both generators; `init` picks whose official initialisation is reproduced
+    bit for bit (the forward pass is the same). StyleGAN2 (`networks_stylegan2.py`): W = N(0, 1)
+    / lr, b = bias_init. StyleGAN3 (`networks_stylegan3.py`): W = N(0, 1) * (weight_init / lr),
+    b = bias_init / lr. Weights are drawn from torch's default generator when the layer is
+    built, as the official code does, and again from a given generator by `init_random_`.
+
+    Args:
+        bias: whether the layer has a bias.
+        bias_init: the initial bias, one number or one per output feature.
+        lr_multiplier: equalised learning-rate multiplier (0.01 in the mapping networks).
+        weight_init: scale of the initial weights ('stylegan3' init only; 0 gives zero weights).
+        activation: a `custom_ops.bias_act` activation name.
+        init: 'stylegan2' or 'stylegan3'.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
+                 bias_init: float | list[float] = 0.0, lr_multiplier: float = 1.0, weight_init: float = 1.0,
+                 activation: str = "linear", init: str = "stylegan2"):
         super().__init__()
+        if init not in ("stylegan2", "stylegan3"):
+            raise ValueError(f"init must be 'stylegan2' or 'stylegan3', got {init!r}")
+        if init == "stylegan2" and weight_init != 1:
+            raise ValueError("weight_init is a StyleGAN3 option; pass init='stylegan3' with it")
         self.in_features, self.out_features, self.activation = in_features, out_features, activation
-        self.lr_multiplier, self.bias_init = lr_multiplier, float(bias_init)
-        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
-        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.lr_multiplier, self.weight_init, self.init = lr_multiplier, weight_init, init
+        self.bias_init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]).copy()
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
+        self.init_random_(None)
 
     @torch.no_grad()
-    def init_random_(self, generator: torch.Generator) -> None:
-        """Official initialisation: weight N(0, 1) / lr_multiplier, bias = bias_init."""
-        self.weight.copy_(torch.randn(self.weight.shape, generator=generator) / self.lr_multiplier)
+    def init_random_(self, generator: torch.Generator | None) -> None:
+        """The official initialisation (see the class), drawing from `generator` (None: torch's default)."""
+        w = torch.randn(self.weight.shape, generator=generator)
+        if self.init == "stylegan2":
+            self.weight.copy_(w / self.lr_multiplier)
+        else:
+            self.weight.copy_(w * (self.weight_init / self.lr_multiplier))
         if self.bias is not None:
-            self.bias.fill_(self.bias_init)
+            b = self.bias_init if self.init == "stylegan2" else self.bias_init / self.lr_multiplier
+            self.bias.copy_(torch.from_numpy(b))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from shared.loaders.errors import CheckpointError
+from shared.errors import CheckpointError
 
 __all__ = ["ConcatSquashLinear", "StyleFlow", "dopri5", "load_styleflow", "styleflow_from_state_dict"]
 

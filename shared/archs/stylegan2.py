@@ -45,6 +45,8 @@ class StyleGAN2Config:
     conv_clamp: float | None = None       # clamp activations (NVlabs uses 256), None = off
     resample_kernel: tuple[float, ...] = (1, 3, 3, 1)  # FIR taps for up-sampling
     num_fp16_res: int = 4                 # resolutions run in fp16 when synthesis(..., fp16=True)
+    normalize_z: bool = True              # PixelNorm of z (all official models); False when z's norm
+                                          # carries meaning (the demo world's factor-coordinate z)
 
     def __post_init__(self):
         res = self.img_resolution
@@ -317,7 +319,10 @@ class StyleGAN2Generator(nn.Module):
     def mapping(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, *, update_emas: bool = False) -> torch.Tensor:
         """z [N, z_dim] (+ c [N, c_dim]) -> ws [N, num_ws, w_dim], truncated toward `w_avg`."""
-        x = normalize_2nd_moment(z.to(torch.float32)) if self.z_dim else None
+        x = None
+        if self.z_dim:
+            x = z.to(torch.float32)
+            x = normalize_2nd_moment(x) if self.config.normalize_z else x
         if self.c_dim:
             if c is None or c.shape[-1] != self.c_dim:
                 raise ValueError(f"this generator is class-conditional: pass c of shape [N, {self.c_dim}]")

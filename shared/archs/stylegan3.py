@@ -22,8 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from custom_ops import bias_act, conv2d_resample, filtered_lrelu
-from shared.loaders.errors import CheckpointError
+from custom_ops import conv2d_resample, filtered_lrelu
+from shared.archs.layers import FullyConnectedLayer, normalize_2nd_moment, truncate
+from shared.errors import CheckpointError
 
 __all__ = ["InputSpec", "LayerSpec", "StyleGAN3Config", "StyleGAN3Generator", "config_from_state_dict",
            "design_lowpass_filter", "input_transform_matrix", "layer_filters", "layer_schedule",
@@ -278,42 +279,6 @@ def set_input_transform(G: "StyleGAN3Generator", translate: tuple[float, float] 
 
 
 # ---- modules -----------------------------------------------------------------------------------
-class FullyConnectedLayer(nn.Module):
-    """y = act(x @ (weight * lr / sqrt(in)).T + bias * lr) with equalised learning rate."""
-
-    def __init__(self, in_features: int, out_features: int, *, activation: str = "linear",
-                 lr_multiplier: float = 1.0, weight_init: float = 1.0, bias_init=0.0):
-        super().__init__()
-        self.in_features, self.out_features, self.activation = in_features, out_features, activation
-        self.lr_multiplier, self.weight_init = lr_multiplier, weight_init
-        self.bias_init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]).copy()
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        self.bias = nn.Parameter(torch.empty(out_features))
-        self.weight_gain = lr_multiplier / math.sqrt(in_features)
-
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        with torch.no_grad():
-            w = torch.randn(self.weight.shape, generator=generator) * (self.weight_init / self.lr_multiplier)
-            self.weight.copy_(w)
-            self.bias.copy_(torch.from_numpy(self.bias_init / self.lr_multiplier))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias.to(x.dtype)
-        if self.lr_multiplier != 1:
-            b = b * self.lr_multiplier
-        if self.activation == "linear":
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
-
-    def extra_repr(self) -> str:
-        return f"in={self.in_features}, out={self.out_features}, activation={self.activation}"
-
-
-def _normalize_2nd_moment(x: torch.Tensor) -> torch.Tensor:
-    return x * (x.square().mean(1, keepdim=True) + 1e-8).rsqrt()
-
-
 class MappingNetwork(nn.Module):
     """z (+ embedded c) -> w, broadcast to num_ws rows and truncated toward the buffer `w_avg`."""
 
@@ -322,11 +287,11 @@ class MappingNetwork(nn.Module):
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.num_ws
         self.num_layers = cfg.mapping_layers
         if cfg.c_dim > 0:
-            self.embed = FullyConnectedLayer(cfg.c_dim, cfg.w_dim)
+            self.embed = FullyConnectedLayer(cfg.c_dim, cfg.w_dim, init="stylegan3")
         widths = [cfg.z_dim + (cfg.w_dim if cfg.c_dim > 0 else 0)] + [cfg.w_dim] * cfg.mapping_layers
         for i in range(cfg.mapping_layers):
             setattr(self, f"fc{i}", FullyConnectedLayer(widths[i], widths[i + 1], activation="lrelu",
-                                                        lr_multiplier=cfg.mapping_lr))
+                                                        lr_multiplier=cfg.mapping_lr, init="stylegan3"))
         self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
@@ -334,19 +299,16 @@ class MappingNetwork(nn.Module):
         """z [N, z_dim], c [N, c_dim] or None -> ws [N, num_ws, w_dim]. `update_emas` is ignored."""
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
-        x = _normalize_2nd_moment(z.to(torch.float32))
+        x = normalize_2nd_moment(z.to(torch.float32))
         if self.c_dim > 0:
             if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
                 raise ValueError(f"this generator is class-conditional: pass c of shape [N, {self.c_dim}]")
-            y = _normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
             x = torch.cat([x, y], dim=1)
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
         ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])  # [N, num_ws, w_dim]
-        if truncation_psi != 1:
-            cut = self.num_ws if truncation_cutoff is None else truncation_cutoff
-            ws[:, :cut] = self.w_avg.lerp(ws[:, :cut], truncation_psi)
-        return ws
+        return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
 
 
 class SynthesisInput(nn.Module):
@@ -357,12 +319,12 @@ class SynthesisInput(nn.Module):
         self.channels, self.size = spec.channels, spec.size
         self.sampling_rate, self.bandwidth = spec.sampling_rate, spec.bandwidth
         self.weight = nn.Parameter(torch.empty(spec.channels, spec.channels))
-        self.affine = FullyConnectedLayer(w_dim, 4, weight_init=0, bias_init=[1, 0, 0, 0])
+        self.affine = FullyConnectedLayer(w_dim, 4, weight_init=0, bias_init=[1, 0, 0, 0], init="stylegan3")
         self.register_buffer("transform", torch.eye(3, 3))  # user's inverse transform of the image
         self.register_buffer("freqs", torch.zeros(spec.channels, 2))
         self.register_buffer("phases", torch.zeros(spec.channels))
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+    def init_random_(self, generator: torch.Generator | None = None) -> None:
         with torch.no_grad():
             freqs = torch.randn([self.channels, 2], generator=generator)  # uniform on the disc of radius bandwidth
             radii = freqs.square().sum(dim=1, keepdim=True).sqrt()
@@ -371,7 +333,7 @@ class SynthesisInput(nn.Module):
             self.phases.copy_(torch.rand([self.channels], generator=generator) - 0.5)
             self.weight.copy_(torch.randn(self.weight.shape, generator=generator))
             self.transform.copy_(torch.eye(3))
-        self.affine.reset_parameters(generator)
+        self.affine.init_random_(generator)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         n = w.shape[0]
@@ -423,7 +385,7 @@ class SynthesisLayer(nn.Module):
     def __init__(self, w_dim: int, spec: LayerSpec, cfg: StyleGAN3Config):
         super().__init__()
         self.spec, self.conv_clamp = spec, cfg.conv_clamp
-        self.affine = FullyConnectedLayer(w_dim, spec.in_channels, bias_init=1)
+        self.affine = FullyConnectedLayer(w_dim, spec.in_channels, bias_init=1, init="stylegan3")
         self.weight = nn.Parameter(torch.empty(spec.out_channels, spec.in_channels, spec.conv_kernel, spec.conv_kernel))
         self.bias = nn.Parameter(torch.empty(spec.out_channels))
         self.register_buffer("magnitude_ema", torch.ones([]))
@@ -431,8 +393,8 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("up_filter", up_filter)  # None (absent from state_dict) when 1 tap
         self.register_buffer("down_filter", down_filter)
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        self.affine.reset_parameters(generator)
+    def init_random_(self, generator: torch.Generator | None = None) -> None:
+        self.affine.init_random_(generator)
         with torch.no_grad():
             self.weight.copy_(torch.randn(self.weight.shape, generator=generator))
             self.bias.zero_()
@@ -522,7 +484,7 @@ class StyleGAN3Generator(nn.Module):
         """Official initialisation: N(0, 1) weights, zero biases, affine biases 1, identity transform."""
         for m in self.modules():
             if isinstance(m, (FullyConnectedLayer, SynthesisInput, SynthesisLayer)):
-                m.reset_parameters(generator)
+                m.init_random_(generator)
         self.mapping.w_avg.zero_()
         return self
 

@@ -1,10 +1,19 @@
 """The demo world's shipped bundle (shared/demo/bundle/): file paths, the manifest, its checks,
-and the metrics summary the Models tab shows. The bundle is built by `python -m shared.demo.build`.
+and the metrics summary the Models tab shows. The bundle is built by `python -m training.demo.build`.
 """
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
+
+from PIL import Image
+
+from shared.demo.directions import DirectionSet, load_directions
+from shared.hub import file_sha256
+from shared.images import to_uint8_hwc
+from shared.portraits import captions, render_seeds
 
 __all__ = ["BUNDLE_DIR", "EXAMPLE_SEEDS", "bundle_file", "example_portraits", "load_demo_directions", "load_manifest",
            "metrics_markdown", "verify_bundle"]
@@ -16,7 +25,8 @@ def bundle_file(name: str) -> Path:
     """Path of a bundle file ("generator.safetensors", ...); FileNotFoundError says how to build it."""
     p = BUNDLE_DIR / name
     if not p.is_file():
-        raise FileNotFoundError(f"The demo bundle has no {name} at {p}; rebuild it with `python -m shared.demo.build`.")
+        raise FileNotFoundError(f"The demo bundle has no {name} at {p}; "
+                                "rebuild it with `python -m training.demo.build`.")
     return p
 
 
@@ -26,13 +36,12 @@ def load_manifest() -> dict:
 
 def verify_bundle() -> list[str]:
     """Problems with the bundle files against the manifest (size, sha256, missing), as sentences."""
-    from shared.demo.build import sha256_of
     problems = []
     for name, rec in load_manifest()["files"].items():
         p = BUNDLE_DIR / name
         if not p.is_file():
             problems.append(f"{name} is missing")
-        elif p.stat().st_size != rec["bytes"] or sha256_of(p) != rec["sha256"]:
+        elif p.stat().st_size != rec["bytes"] or file_sha256(p) != rec["sha256"]:
             problems.append(f"{name} differs from the manifest (size or sha256)")
     return problems
 
@@ -46,8 +55,8 @@ def metrics_markdown() -> str:
     met = m.get("metrics", {})
     lines = ["### Demo world: measured quality",
              f"Trained by this project on procedural portraits; {m['total_bytes'] / 1e6:.1f} MB in the repository "
-             "(`shared/demo/bundle/`, rebuilt by `python -m shared.demo.build`). The predictor is the judge "
-             "(`python -m shared.demo.evaluate`).", "",
+             "(`shared/demo/bundle/`, rebuilt by `python -m training.demo.build`). The predictor is the judge "
+             "(`python -m training.demo.evaluate`).", "",
              "| Network | Measure | Value | Target |", "|---|---|---|---|"]
     g = met.get("generator")
     if g:
@@ -82,13 +91,6 @@ def example_portraits(seeds=EXAMPLE_SEEDS, size: int = 256) -> list[tuple[str, s
 
     Written once into the system's temporary folder (stylegan-hub-examples/); the same seed always
     gives the same picture, so existing files are reused."""
-    import os
-    import tempfile
-
-    from PIL import Image
-
-    from shared.images import to_uint8_hwc
-    from shared.portraits import captions, render_seeds
     out_dir = Path(tempfile.gettempdir()) / "stylegan-hub-examples"
     out_dir.mkdir(parents=True, exist_ok=True)
     r = render_seeds(list(seeds), size)
@@ -104,7 +106,6 @@ def example_portraits(seeds=EXAMPLE_SEEDS, size: int = 256) -> list[tuple[str, s
     return out
 
 
-def load_demo_directions():
-    """The shipped per-factor W directions (`shared.demo.directions.DirectionSet`)."""
-    from shared.demo.directions import load_directions
+def load_demo_directions() -> DirectionSet:
+    """The shipped per-factor W directions."""
     return load_directions(bundle_file("directions.safetensors"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import pickle
 import struct
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.generation import InputError
+from shared.errors import InputError
+from shared.model_cache import DerivedCache, default_cache
+from shared.mixing import style_mix_images
 
-__all__ = ["DirectionBasis", "apply_direction", "cached_ganspace", "edit_strip", "ganspace", "load_direction_file",
-           "sefa", "style_affines"]
+__all__ = ["DirectionBasis", "apply_direction", "cached_ganspace", "edit_strip", "fit_direction", "ganspace",
+           "load_direction_file", "read_direction_file", "sefa", "style_affines"]
 
 MAX_STRIP = 11
 
@@ -121,27 +122,19 @@ def ganspace(G: nn.Module, *, samples: int = 20_000, k: int = 16, seed: int = 0,
                            "explained": (eigval[order] / eigval.sum()).float().tolist()})
 
 
-_GANSPACE: dict[tuple, DirectionBasis] = {}
-_GANSPACE_LOCK = threading.Lock()
-
-
 def cached_ganspace(model_id: str, G: nn.Module, *, samples: int = 20_000, k: int = 16, seed: int = 0,
-                    progress: Callable[[float, str], object] | None = None) -> DirectionBasis:
-    """`ganspace` computed once per (model id, samples, k, seed) in this process (a few MB each)."""
-    key = (model_id, int(samples), int(k), int(seed))
-    with _GANSPACE_LOCK:
-        hit = _GANSPACE.get(key)
-    if hit is None:
-        hit = ganspace(G, samples=samples, k=k, seed=seed, progress=progress)
-        with _GANSPACE_LOCK:
-            _GANSPACE[key] = hit
-    return hit
+                    progress: Callable[[float, str], object] | None = None,
+                    cache: DerivedCache | None = None) -> DirectionBasis:
+    """`ganspace` computed once per (model id, samples, k, seed), kept in the derived-data cache
+    (`cache`, default the process model cache's; a few MB each)."""
+    store = cache if cache is not None else default_cache().derived
+    key = ("ganspace", model_id, int(samples), int(k), int(seed))
+    return store.get_or_build(key, lambda: ganspace(G, samples=samples, k=k, seed=seed, progress=progress))
 
 
-def load_direction_file(path: str | os.PathLike, G: nn.Module) -> torch.Tensor:
-    """A direction file as a W+ offset [1, num_ws, w_dim]: `.npy` or `.pt` holding [w_dim], [1, w_dim]
-    (the same vector for every row) or [1, num_ws, w_dim] / [num_ws, w_dim] (per row). `.pt` is read
-    with `weights_only=True` (nothing executes); the vector is used as stored (not re-normalised)."""
+def read_direction_file(path: str | os.PathLike) -> torch.Tensor:
+    """The tensor a direction file holds (float32, CPU), unchecked: `.npy`, or `.pt` read with
+    `weights_only=True` (nothing executes). The model cache's loader for direction records."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"No direction file at {p}.")
@@ -153,14 +146,27 @@ def load_direction_file(path: str | os.PathLike, G: nn.Module) -> torch.Tensor:
             arr = obj if isinstance(obj, torch.Tensor) else torch.as_tensor(np.asarray(obj), dtype=torch.float32)
     except (ValueError, RuntimeError, OSError, EOFError, pickle.UnpicklingError, struct.error) as e:
         raise InputError(f"{p.name} could not be read as a direction tensor ({e}).") from e
+    return arr.detach().float()
+
+
+def fit_direction(arr: torch.Tensor, G: nn.Module, name: str = "The direction") -> torch.Tensor:
+    """A stored direction as a W+ offset [1, num_ws, w_dim] for G: [w_dim] or [1, w_dim] (the same
+    vector for every row), [1, num_ws, w_dim] or [num_ws, w_dim] (per row); used as stored."""
     arr = arr.detach().float().squeeze(0) if arr.ndim == 3 else arr.detach().float()
     num_ws, w_dim = int(G.num_ws), int(G.w_dim)
     if arr.ndim == 1 and arr.shape[0] == w_dim or arr.ndim == 2 and tuple(arr.shape) == (1, w_dim):
         return arr.reshape(1, 1, w_dim).expand(1, num_ws, w_dim).clone()
     if arr.ndim == 2 and tuple(arr.shape) == (num_ws, w_dim):
         return arr[None].clone()
-    raise InputError(f"{p.name} holds a direction of shape {list(arr.shape)}; this model needs [1, {w_dim}] or "
+    raise InputError(f"{name} holds a direction of shape {list(arr.shape)}; this model needs [1, {w_dim}] or "
                      f"[1, {num_ws}, {w_dim}].")
+
+
+def load_direction_file(path: str | os.PathLike, G: nn.Module) -> torch.Tensor:
+    """A direction file as a W+ offset [1, num_ws, w_dim]: `.npy` or `.pt` holding [w_dim], [1, w_dim]
+    (the same vector for every row) or [1, num_ws, w_dim] / [num_ws, w_dim] (per row). `.pt` is read
+    with `weights_only=True` (nothing executes); the vector is used as stored (not re-normalised)."""
+    return fit_direction(read_direction_file(path), G, Path(path).name)
 
 
 def _offset(G: nn.Module, direction: torch.Tensor, rows: Sequence[int] | None) -> torch.Tensor:
@@ -196,7 +202,6 @@ def edit_strip(G: nn.Module, ws: torch.Tensor, direction: torch.Tensor, strength
                rows: Sequence[int] | None = None, *, noise_mode: str = "const") -> tuple[torch.Tensor, torch.Tensor]:
     """Images of one latent ([1, num_ws, w_dim]) edited at each strength: (images [S, 3, H, W] in
     [-1, 1] CPU, edited ws [S, num_ws, w_dim]); at most 11 strengths."""
-    from shared.mixing import style_mix_images
     if not 1 <= len(strengths) <= MAX_STRIP:
         raise InputError(f"Ask for 1 to {MAX_STRIP} strengths, not {len(strengths)}.")
     ws = torch.as_tensor(ws, dtype=torch.float32).cpu()

@@ -20,8 +20,6 @@ StyleGAN2 only (it needs the S-space API). Nothing here changes the generator.
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,7 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.generation import InputError
+from shared.errors import InputError
+from shared.images import to_uint8_hwc
+from shared.model_cache import DerivedCache, default_cache
+from shared.portraits import PART_NAMES
 
 __all__ = ["PartCatalog", "build_catalog", "cached_catalog", "cluster_overlay", "contribution_image", "default_layer",
            "locality", "name_clusters", "part_channels", "part_maps", "spherical_kmeans",
@@ -123,27 +124,23 @@ def default_layer(G: nn.Module) -> int:
     return max(l.index for l in G.style_layers if not l.is_torgb and l.resolution <= 32)
 
 
-_CATALOGS: OrderedDict[tuple, PartCatalog] = OrderedDict()
-_CATALOG_LOCK = threading.Lock()
-MAX_CACHED_CATALOGS = 16
-
-
 def cached_catalog(model_key: str, G: nn.Module, *, k: int = 8, layer: int | None = None, samples: int = 64,
-                   seed: int = 0, progress: Callable[[float, str], object] | None = None) -> tuple[PartCatalog, bool]:
-    """`build_catalog` once per (model, layer, k, samples, seed) in this process (the catalogue is
-    small: centres and contribution matrices; the least recently used of 16 is dropped).
-    Returns (catalogue, whether it came from the cache)."""
-    key = (model_key, default_layer(G) if layer is None else int(layer), int(k), int(samples), int(seed))
-    with _CATALOG_LOCK:
-        if key in _CATALOGS:
-            _CATALOGS.move_to_end(key)
-            return _CATALOGS[key], True
-    catalog = build_catalog(G, k=k, layer=key[1], samples=samples, seed=seed, progress=progress)
-    with _CATALOG_LOCK:
-        _CATALOGS[key] = catalog
-        while len(_CATALOGS) > MAX_CACHED_CATALOGS:
-            _CATALOGS.popitem(last=False)
-    return catalog, False
+                   seed: int = 0, progress: Callable[[float, str], object] | None = None,
+                   cache: DerivedCache | None = None) -> tuple[PartCatalog, bool]:
+    """`build_catalog` once per (model, layer, k, samples, seed), kept in the derived-data cache
+    (`cache`, default the process model cache's; the catalogue is small: centres and contribution
+    matrices). Returns (catalogue, whether it came from the cache)."""
+    store = cache if cache is not None else default_cache().derived
+    key = ("part-catalog", model_key, default_layer(G) if layer is None else int(layer), int(k), int(samples),
+           int(seed))
+    built: list[bool] = []
+
+    def build() -> PartCatalog:
+        built.append(True)
+        return build_catalog(G, k=k, layer=key[2], samples=samples, seed=seed, progress=progress)
+
+    catalog = store.get_or_build(key, build)
+    return catalog, not built
 
 
 def build_catalog(G: nn.Module, *, k: int = 8, layer: int | None = None, samples: int = 64, seed: int = 0,
@@ -231,7 +228,6 @@ def transfer_part(G: nn.Module, catalog: PartCatalog, ws_target: torch.Tensor, w
 def name_clusters(G: nn.Module, catalog: PartCatalog, predictor, *, samples: int = 32, seed: int = 1) -> dict[int, str]:
     """Name each cluster after the demo world's part it overlaps most (the predictor's part map of
     `samples` fresh samples), e.g. {4: 'background (99%)', 0: 'skin (62%)'}."""
-    from shared.portraits import PART_NAMES
     g = torch.Generator().manual_seed(int(seed))
     ws = G.mapping(torch.randn([samples, G.z_dim], generator=g).to(next(G.parameters()).device)).cpu()
     maps = part_maps(G, catalog, ws)
@@ -261,7 +257,6 @@ def locality(before: torch.Tensor, after: torch.Tensor, region: torch.Tensor) ->
 
 def cluster_overlay(images: torch.Tensor, labels: torch.Tensor, alpha: float = 0.55) -> np.ndarray:
     """uint8 [N, R, R, 3]: the images blended with a colour per cluster (PALETTE order)."""
-    from shared.images import to_uint8_hwc
     base = to_uint8_hwc(images).astype(np.float32)
     colours = PALETTE[labels.numpy() % MAX_K].astype(np.float32)
     return np.clip((1 - alpha) * base + alpha * colours, 0, 255).astype(np.uint8)

@@ -30,7 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from shared.archs.stylegan2 import flat_to_styles, styles_to_flat
-from shared.generation import InputError
+from shared.editing.local_style import part_maps, style_activations
+from shared.errors import InputError
+from shared.portraits import PART_NAMES
 
 __all__ = ["COARSE_RESOLUTION", "RIS_PARTS", "catalogue_masks", "part_contributions", "part_query",
            "predictor_masks", "retrieve_part", "transfer"]
@@ -60,7 +62,6 @@ def _device(G: nn.Module) -> torch.device:
 def predictor_masks(G: nn.Module, ws: torch.Tensor, predictor) -> dict[str, torch.Tensor]:
     """Part masks [N, R, R] (bool, image resolution) of the demo world's named parts
     (`DEMO_PARTS`), read by the demo predictor from the generated images of ws."""
-    from shared.portraits import PART_NAMES
     with torch.no_grad():
         img = G.synthesis(torch.as_tensor(ws, dtype=torch.float32).to(_device(G)), noise_mode="const").float().cpu()
         small = img if img.shape[-1] == 64 else F.interpolate(img, size=(64, 64), mode="area")
@@ -80,7 +81,6 @@ def predictor_masks(G: nn.Module, ws: torch.Tensor, predictor) -> dict[str, torc
 def catalogue_masks(G: nn.Module, catalog, ws: torch.Tensor, parts: Mapping[str, Sequence[int]]) -> dict[str, torch.Tensor]:
     """Part masks [N, R, R] from an Editing in Style catalogue: each named part is the union of
     the clusters the user gave it, e.g. {'hair': [2, 3], 'eyes': [7]}."""
-    from shared.editing.local_style import part_maps
     maps = part_maps(G, catalog, ws)
     out = {}
     for name, clusters in parts.items():
@@ -102,7 +102,6 @@ def part_contributions(G: nn.Module, ws: torch.Tensor, masks: Mapping[str, torch
     masks averaged down to each layer's resolution), averaged over the images of ws. For every
     channel the shares over the parts and the rest add to 1. Also returns '_area' entries: the
     parts' mean share of the image."""
-    from shared.editing.local_style import style_activations
     _check(G)
     if not masks:
         raise InputError("Name at least one part.")

@@ -23,14 +23,14 @@ Yaw/Pitch -20..20 degrees, Age 0..65 years; `official_flow_model` records the sa
 attributes come from the user (the official ones were read by the Microsoft Face API, lighting by
 DPR's 9 spherical-harmonic coefficients); the defaults are the means of the 1,000 attribute and
 lighting vectors the official repository ships (`data/attributes.npy`, `data/light.npy`). The
-demo world's flow (`shared.demo.train_flow`) reads its attributes with the demo predictor and
-records its own rows. Pure functions; nothing here imports gradio or touches a global RNG (the
-edit is deterministic: adaptive Dormand-Prince solves).
+demo world's flow (`shared.demo.flow`, trained by `training.demo.train_flow`) reads its attributes
+with the demo predictor and records its own rows. A generator's flow is its "flow" companion
+record, loaded through the model cache (`flow_for`). Pure functions; nothing here imports gradio or
+touches a global RNG (the edit is deterministic: adaptive Dormand-Prince solves).
 """
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +38,13 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from shared import hub, registry
 from shared.archs.styleflow import StyleFlow, load_styleflow
-from shared.generation import InputError
+from shared.errors import InputError
 
 __all__ = ["FlowAttribute", "FlowModel", "FlowEdit", "OFFICIAL_LIGHTING", "apply_styleflow", "edit_ws",
-           "official_attributes", "official_flow_model", "parse_values"]
+           "flow_attributes", "flow_for", "official_attributes", "official_flow_model", "parse_values",
+           "with_lighting"]
 
 Progress = Callable[[float, str], object]
 
@@ -236,15 +238,14 @@ _OFFICIAL = (  # name, unit, low, high, default (mean of data/attributes.npy), r
     ("Age", "years", 0.0, 65.0, 30.5, (4, 5, 6, 7), 0.93),
     ("Expression", "0 neutral .. 1 smile", 0.0, 1.0, 0.74, (4, 5), 1.0),
 )
-_CACHE: dict[tuple, StyleFlow] = {}
-_LOCK = threading.Lock()
 
 
 def official_flow_model(path: str | os.PathLike | None, lighting: Sequence[float] = OFFICIAL_LIGHTING, *,
                         device: torch.device | str = "cpu") -> FlowModel:
     """The official `modellarge10k.pt` (registry record `styleflow-ffhq`) as a FlowModel: 9
     lighting coefficients (held, default `lighting`) then the 8 attributes, with the official row
-    table and gains; loaded once per (file, size, mtime, device) in this process and read-only.
+    table and gains. Reads the file each call: the app gets the record once through the model
+    cache (`models.get("styleflow-ffhq")`) and sets the lighting with `with_lighting`.
     Raises InputError when `path` is None or missing, CheckpointError when it is not the prior."""
     if path is None or not Path(path).is_file():
         raise InputError("StyleFlow's official flow (modellarge10k.pt, registry record styleflow-ffhq) is not on this "
@@ -252,15 +253,47 @@ def official_flow_model(path: str | os.PathLike | None, lighting: Sequence[float
                          "and put it at $HUB_WEIGHTS_DIR/modellarge10k.pt or set HUB_MODEL_PATH_STYLEFLOW_FFHQ to it.")
     if len(lighting) != 9:
         raise InputError(f"The official flow takes 9 lighting coefficients, got {len(lighting)}.")
-    p = Path(path)
-    key = (str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns, str(torch.device(device)))
-    with _LOCK:
-        flow = _CACHE.get(key)
-    if flow is None:
-        flow = load_styleflow(p).to(device)
-        with _LOCK:
-            _CACHE[key] = flow
+    flow = load_styleflow(Path(path)).to(device)
     return FlowModel(flow, official_attributes(lighting), 18, "StyleFlow's FFHQ flow")
+
+
+def _official_flow_card(flow_id: str):
+    card = registry.get(flow_id)
+    return card if card.format == "torch-state-dict" else None
+
+
+def flow_attributes(models, model_id: str | None) -> list[FlowAttribute] | None:
+    """The editable attributes of the flow made for `model_id` (its "flow" companion), or None when
+    it has none. The official FFHQ flow's come without loading its file; the demo flow is loaded
+    through `models` (a `ModelCache`)."""
+    flow_id = registry.companion(model_id, "flow")
+    if flow_id is None:
+        return None
+    if _official_flow_card(flow_id) is not None:
+        return [a for a in official_attributes() if a.editable]
+    return models.get(flow_id).editable()
+
+
+def flow_for(models, model_id: str, lighting: Sequence[float] | None = None) -> FlowModel:
+    """The flow made for `model_id` (its "flow" companion) from `models` (a `ModelCache`), with the
+    official flow's 9 held lighting coefficients set to `lighting` (None: `OFFICIAL_LIGHTING`).
+    Raises InputError when the model has no flow or the official file is not on this machine."""
+    flow_id = registry.companion(model_id, "flow")
+    if flow_id is None:
+        raise InputError(f"StyleFlow has a flow for the demo model and for StyleGAN2 FFHQ 1024 only, not {model_id}.")
+    card = _official_flow_card(flow_id)
+    if card is None:
+        return models.get(flow_id)
+    if hub.cached_path(card) is None:
+        official_flow_model(None)                      # raises the sentence that says where to get the file
+    return with_lighting(models.get(flow_id), OFFICIAL_LIGHTING if lighting is None else lighting)
+
+
+def with_lighting(model: FlowModel, lighting: Sequence[float]) -> FlowModel:
+    """The official flow `model` (shared, not copied) with its 9 held lighting coefficients set to `lighting`."""
+    if len(lighting) != 9:
+        raise InputError(f"The official flow takes 9 lighting coefficients, got {len(lighting)}.")
+    return FlowModel(model.flow, official_attributes(lighting), model.num_ws, model.label)
 
 
 def official_attributes(lighting: Sequence[float] = OFFICIAL_LIGHTING) -> tuple[FlowAttribute, ...]:

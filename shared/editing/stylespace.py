@@ -12,14 +12,14 @@ of its channel search, so `channel_names` marks them.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from shared.generation import InputError
+from shared.errors import InputError
+from shared.model_cache import DerivedCache, default_cache
 
 __all__ = ["RegionChannel", "StyleStats", "channel_names", "edit_channels", "region_channels", "style_stats"]
 
@@ -32,25 +32,25 @@ class StyleStats:
     samples: int
 
 
-_STATS: dict[tuple, StyleStats] = {}
-_LOCK = threading.Lock()
-
-
 def _check(G: nn.Module) -> None:
     if getattr(G, "arch", None) != "stylegan2":
         raise InputError("StyleSpace edits need a StyleGAN2 generator (the StyleGAN3 code has no S-space API).")
 
 
-@torch.no_grad()
-def style_stats(G: nn.Module, *, samples: int = 2_000, seed: int = 0, key: str | None = None) -> StyleStats:
-    """Mean and std of every style channel over `samples` latents (psi 1) from `seed`; cached per
-    `key` (a model id) in this process when given."""
+def style_stats(G: nn.Module, *, samples: int = 2_000, seed: int = 0, key: str | None = None,
+                cache: DerivedCache | None = None) -> StyleStats:
+    """Mean and std of every style channel over `samples` latents (psi 1) from `seed`; kept in the
+    derived-data cache (`cache`, default the process model cache's) per `key` (a model id) when given."""
     _check(G)
-    cache_key = None if key is None else (key, int(samples), int(seed))
-    if cache_key is not None:
-        with _LOCK:
-            if cache_key in _STATS:
-                return _STATS[cache_key]
+    if key is None:
+        return _measure_stats(G, int(samples), int(seed))
+    store = cache if cache is not None else default_cache().derived
+    return store.get_or_build(("stylespace-stats", key, int(samples), int(seed)),
+                              lambda: _measure_stats(G, int(samples), int(seed)))
+
+
+@torch.no_grad()
+def _measure_stats(G: nn.Module, samples: int, seed: int) -> StyleStats:
     g = torch.Generator().manual_seed(int(seed))
     dev = next(G.parameters()).device
     sums = sq = None
@@ -62,11 +62,7 @@ def style_stats(G: nn.Module, *, samples: int = 2_000, seed: int = 0, key: str |
         sq = [x.square().sum(0) for x in s] if sq is None else [a + x.square().sum(0) for a, x in zip(sq, s)]
     mean = [a / samples for a in sums]
     std = [(b / samples - m.square()).clamp_min(0).sqrt() for b, m in zip(sq, mean)]
-    out = StyleStats([m.float() for m in mean], [x.float() for x in std], samples)
-    if cache_key is not None:
-        with _LOCK:
-            _STATS[cache_key] = out
-    return out
+    return StyleStats([m.float() for m in mean], [x.float() for x in std], samples)
 
 
 def channel_names(G: nn.Module) -> list[tuple[str, int, int]]:

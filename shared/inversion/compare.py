@@ -26,19 +26,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from shared import hub, registry
 from shared.alignment import AlignedFace, ImageSource, align_face, center_crop
-from shared.generation import InputError
+from shared.demo.predictor import PredictorFeatures
+from shared.errors import InputError
 from shared.inversion.encoder import encode, encode_then_optimize
-from shared.inversion.identity import IdentityModel, load_arcface
+from shared.inversion.identity import IdentityModel
 from shared.inversion.losses import PerceptualLoss, perceptual_loss, psnr
 from shared.inversion.optimize import (NoiseOptions, OptimizeOptions, WStats, compute_w_stats, optimize_latent,
                                        optimize_wplus_noise)
 from shared.inversion.pti import PTIOptions, pivotal_tuning
 from shared.inversion.result import InversionResult, Progress, ShouldStop
+from shared.model_cache import ModelCache, default_cache
 
 __all__ = [
     "ALIGN_MODES", "CompareOptions", "ENCODER_RECORDS", "LATENT_FILE_KEYS", "METHOD_LABELS", "METHODS", "MethodRun",
-    "check_latent", "default_identity", "default_perceptual", "identity_note", "encoder_availability", "encoder_records_for", "image_to_tensor", "iter_methods",
+    "check_latent", "default_identity", "default_perceptual", "identity_note", "encoder_availability",
+    "encoder_records_for", "iter_methods", "load_encoders",
     "load_latent_file", "prepare_target", "run_methods", "runs_summary", "save_latent_file",
 ]
 
@@ -137,73 +141,58 @@ def prepare_target(image: ImageSource, mode: str, size: int) -> AlignedFace:
     return align_face(image, output_size=size, rotate=mode == "ffhq")
 
 
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 [H, W, 3] -> float32 [1, 3, H, W] in [-1, 1] (the inverse of `to_uint8_hwc`, up to rounding)."""
-    arr = np.asarray(image)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-        raise InputError(f"Expected a uint8 RGB image [H, W, 3], got {arr.dtype} {tuple(arr.shape)}.")
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().sub(128.0).div(127.5)
-
-
-def _demo_features() -> nn.Module | None:
-    """The demo world's predictor as a feature extractor, or None when its weights are missing."""
-    from shared.demo.predictor import DEFAULT_PATH, PredictorFeatures, load_predictor
-    if not DEFAULT_PATH.is_file():
+def _demo_features(models: ModelCache, device: torch.device) -> nn.Module | None:
+    """The demo world's predictor as a feature extractor, or None when the registry lists none."""
+    predictor_id = registry.companion(registry.DEFAULT_GENERATOR_ID, "predictor")
+    if predictor_id is None:
         return None
-    return PredictorFeatures(load_predictor(DEFAULT_PATH))
+    return PredictorFeatures(models.get(predictor_id, device=device))
 
 
-@functools.lru_cache(maxsize=4)
-def _perceptual_for(vgg_path: str | None, device: str) -> PerceptualLoss:
-    fallback = None if vgg_path is not None else _demo_features()
-    loss = perceptual_loss(vgg_path, fallback=fallback, fallback_name="demo-predictor",
-                           generator=torch.Generator().manual_seed(0))
-    return loss.to(torch.device(device)) if isinstance(loss, nn.Module) else loss
+def default_perceptual(device: torch.device | str = "cpu", *, models: ModelCache | None = None) -> PerceptualLoss:
+    """The hub's perceptual loss on `device`, from the model cache (`models`, default the process's;
+    built once, read-only, shared by every request): LPIPS-VGG16 when the `lpips-vgg16` record's
+    weights are on this machine; offline, the demo world's predictor features
+    ('features:demo-predictor', shipped in the repository); only without those, LPIPS' heads over a
+    seeded random VGG trunk ('lpips-vgg16-random-trunk')."""
+    models = models or default_cache()
+    device = torch.device(device)
+    if hub.cached_path(registry.get("lpips-vgg16")) is not None:
+        return models.get("lpips-vgg16", device=device)
+
+    def build() -> PerceptualLoss:
+        loss = perceptual_loss(None, fallback=_demo_features(models, device), fallback_name="demo-predictor",
+                               generator=torch.Generator().manual_seed(0))
+        return loss.to(device).eval().requires_grad_(False)
+
+    return models.derived.get_or_build(("perceptual-offline", "lpips-vgg16", str(device)), build)
 
 
-def default_perceptual(device: torch.device | str = "cpu") -> PerceptualLoss:
-    """The hub's perceptual loss on `device`, built once per process: LPIPS-VGG16 when the
-    `lpips-vgg16` record's weights are on this machine; offline, the demo world's predictor
-    features ('features:demo-predictor', shipped in the repository); only without those, LPIPS'
-    heads over a seeded random VGG trunk ('lpips-vgg16-random-trunk'). Read-only; shared by every
-    request."""
-    from shared import hub, registry
-    path = hub.cached_path(registry.get("lpips-vgg16"))
-    return _perceptual_for(None if path is None else str(path), str(torch.device(device)))
-
-
-@functools.lru_cache(maxsize=4)
-def _identity_for(path: str, device: str) -> IdentityModel:
-    return load_arcface(path).to(torch.device(device))
-
-
-def default_identity(device: torch.device | str = "cpu") -> IdentityModel | None:
+def default_identity(device: torch.device | str = "cpu", *, models: ModelCache | None = None) -> IdentityModel | None:
     """ArcFace IR-SE50 from the `arcface-ir-se50` record when its file is on this machine (a local
     file: `HUB_MODEL_PATH_ARCFACE_IR_SE50` or `$HUB_WEIGHTS_DIR/model_ir_se50.pth`), else None.
-    Loaded once per process and device; read-only. Raises CheckpointError for a wrong file."""
-    from shared import hub, registry
+    From the model cache (`models`, default the process's): loaded once per device; read-only.
+    Raises CheckpointError for a wrong file."""
+    card = registry.get("arcface-ir-se50")
     try:
-        path = hub.cached_path(registry.get("arcface-ir-se50"))
+        path = hub.cached_path(card)
     except hub.LocalFileMissing:  # the variable names a file that is not there: identity_note says what to set
         return None
-    return None if path is None else _identity_for(str(path), str(torch.device(device)))
+    return None if path is None else (models or default_cache()).get(card.id, device=device)
 
 
 def identity_note(identity: IdentityModel | None) -> str:
     """One sentence for the UI: which identity network scores the runs, or how to get one."""
     if identity is not None:
         return f"Identity similarity: **{identity.name}** (cosine of face embeddings; 1 = same person)."
-    from shared import registry
-    from shared.registry import env_var_for
     card = registry.get("arcface-ir-se50")
     return (f"Identity similarity is off: the ArcFace IR-SE50 weights (`{card.local_sources[0].path}`) are "
-            f"not on this machine; set `{env_var_for(card.id)}` to your `model_ir_se50.pth` to turn it on.")
+            f"not on this machine; set `{card.env_var}` to your `model_ir_se50.pth` to turn it on.")
 
 
 def encoder_records_for(model_id: str | None) -> dict[str, str]:
     """Method key -> encoder record for a generator: the encoders trained for it when the registry
-    pairs some with it (the demo world's e4e), else the official FFHQ encoders."""
-    from shared import registry
+    pairs some with it (its "encoder" companion: the demo world's e4e), else the official FFHQ encoders."""
     return dict(registry.PAIRED_ENCODERS.get(model_id or "", ENCODER_RECORDS))
 
 
@@ -211,7 +200,6 @@ def encoder_availability(model_id: str | None = None) -> dict[str, str | None]:
     """For each encoder method (and 'hybrid'): None when weights trained for `model_id`'s generator
     (None: the FFHQ generators) are on this machine, else why not, as a sentence. Never touches
     the network."""
-    from shared import hub, registry
     records = encoder_records_for(model_id)
     out: dict[str, str | None] = {}
     for key in ENCODER_RECORDS:
@@ -230,6 +218,20 @@ def encoder_availability(model_id: str | None = None) -> dict[str, str | None]:
     out["hybrid"] = (None if any(out[k] is None for k in HYBRID_ENCODERS)
                      else "The hybrid needs one encoder's weights (e4e, pSp or ReStyle); none is on this machine.")
     return out
+
+
+def load_encoders(methods: Sequence[str], model_id: str | None, *,
+                  models: ModelCache | None = None) -> dict[str, Any]:
+    """EncoderCheckpoints, from the model cache (`models`, default the process's), of the encoder
+    methods asked for (and the hybrid's) whose weights, trained for `model_id`'s generator, are on
+    this machine (`encoder_availability`), by method key. Never touches the network."""
+    models = models or default_cache()
+    wanted = set(methods) & set(ENCODER_RECORDS)
+    if "hybrid" in methods:
+        wanted |= set(ENCODER_RECORDS)
+    available = encoder_availability(model_id)
+    records = encoder_records_for(model_id)
+    return {key: models.get(records[key]) for key in sorted(wanted) if available.get(key) is None}
 
 
 # ---- runs ------------------------------------------------------------------------------------------

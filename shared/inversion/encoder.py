@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.generation import InputError
+from shared.errors import InputError
 from shared.inversion.losses import PerceptualLoss, masked_mse
 from shared.inversion.optimize import OptimizeOptions, WStats, check_target, optimize_latent, synthesize
 from shared.inversion.result import (InversionCancelled, InversionResult, InversionStep, Monitor, Progress,

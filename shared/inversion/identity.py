@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from shared.archs.encoders import IR_BLOCKS, SE_REDUCTION, BottleneckIR
-from shared.loaders.errors import CheckpointError
+from shared.errors import CheckpointError
+from shared.loaders import assign_strict
 
 __all__ = ["ArcFaceIdentity", "IdentityModel", "arcface_from_state_dict", "load_arcface"]
 
@@ -127,18 +128,7 @@ def arcface_from_state_dict(sd: Mapping[str, torch.Tensor], name: str = "the Arc
     with torch.device("meta"):
         model = ArcFaceIdentity(tuple(widths), tuple(blocks), se=se, input_size=16 * side,
                                 embedding=int(linear.shape[0]))
-    own = model.state_dict()
-    missing, extra = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
-    if missing or extra:
-        raise CheckpointError(f"{name} do not match the ArcFace backbone (missing {missing[:3]}, "
-                              f"unexpected {extra[:3]}).")
-    for k, v in own.items():
-        if tuple(sd[k].shape) != tuple(v.shape):
-            raise CheckpointError(f"ArcFace tensor {k!r} has shape {list(sd[k].shape)}, expected {list(v.shape)}.")
-    tensors = {k: (v.detach().to(torch.float32) if v.is_floating_point() else v.detach()).contiguous()
-               for k, v in sd.items()}
-    model.load_state_dict(tensors, strict=True, assign=True)
-    return model.eval().requires_grad_(False)
+    return assign_strict(model, sd, "ArcFace IR-SE")
 
 
 def load_arcface(path: str | os.PathLike) -> ArcFaceIdentity:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.loaders.errors import CheckpointError
+from shared.errors import CheckpointError
 
 __all__ = ["FeatureLoss", "LPIPSLoss", "PerceptualLoss", "build_lpips", "load_vgg16_features", "masked_mse",
            "noise_regularization", "perceptual_loss", "psnr", "LPIPS_SLICES"]

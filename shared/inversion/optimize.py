@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from shared.generation import InputError
+from shared.errors import InputError
 from shared.inversion.losses import PerceptualLoss, masked_mse, noise_regularization
 from shared.inversion.result import InversionCancelled, InversionResult, Monitor, Progress, ShouldStop
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from shared.generation import InputError
+from shared.errors import InputError
 from shared.inversion.losses import PerceptualLoss, masked_mse
 from shared.inversion.optimize import (OptimizeOptions, WStats, adam_loop, as_generator, check_target, optimize_latent,
                                        synthesize)

@@ -9,58 +9,29 @@ parity vectors). Errors a user can cause come back as one `CheckpointError` sent
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
 
-from shared.loaders.errors import CheckpointError, UnsafePickleError
+from shared.archs.stylegan3 import StyleGAN3Generator, config_from_state_dict
+from shared.errors import CheckpointError
+from shared.loaders._common import assign_strict, file_format, load_strict, read_head, sniff_format, torch_load_weights
 from shared.loaders.encoders import load_encoder
-from shared.loaders.native import NATIVE_KEY
+from shared.loaders.native import NATIVE_KEY, generator_from_native
+from shared.loaders.nvlabs_pickle import read_nvlabs_pickle
+from shared.loaders.nvlabs_stylegan2 import is_nvlabs_stylegan2, stylegan2_from_nvlabs
+from shared.loaders.rosinality import generator_from_rosinality, is_rosinality_state_dict
 
-__all__ = ["CheckpointError", "UnsafePickleError", "load_encoder", "load_generator", "sniff_format"]
+__all__ = ["assign_strict", "file_format", "generator_from_persistent", "load_encoder", "load_generator", "sniff_format",
+           "torch_load_weights"]
 
 log = logging.getLogger(__name__)
-
-def _read_head(src) -> tuple[bytes, int]:
-    if isinstance(src, (str, os.PathLike)):
-        p = Path(src)
-        if not p.exists():
-            raise CheckpointError(f"No file at {p}; check the path.")
-        if p.is_dir():
-            raise CheckpointError(f"{p} is a folder; point to the checkpoint file inside it.")
-        with open(p, "rb") as f:
-            return f.read(64), p.stat().st_size
-    pos = src.tell()
-    head = src.read(64)
-    src.seek(0, io.SEEK_END)
-    size = src.tell() - pos
-    src.seek(pos)
-    return head, size
-
-
-def sniff_format(head: bytes, size: int) -> str:
-    """'zip' (torch.save), 'legacy-torch', 'pickle', 'safetensors', 'html', 'empty' or 'unknown'."""
-    if size == 0:
-        return "empty"
-    stripped = head.lstrip()
-    if stripped[:1] == b"<" or stripped[:9].lower() == b"<!doctype":
-        return "html"
-    if head[:4] == b"PK\x03\x04":
-        return "zip"
-    if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
-    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-        # torch.save's legacy format pickles a magic number (LONG1, 10 bytes) first.
-        return "legacy-torch" if head[2:4] == b"\x8a\x0a" else "pickle"
-    return "unknown"
-
 
 def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Module:
     """Load any supported generator checkpoint.
@@ -74,7 +45,7 @@ def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Modul
     Raises:
         CheckpointError: with one sentence saying what is wrong and what to do.
     """
-    head, size = _read_head(path_or_file)
+    head, size = read_head(path_or_file)
     kind = sniff_format(head, size)
     name = getattr(path_or_file, "name", None) or str(path_or_file)
     if kind == "empty":
@@ -85,7 +56,7 @@ def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Modul
     if kind == "safetensors":
         return _load_safetensors(path_or_file, size)
     if kind in ("zip", "legacy-torch"):
-        return _from_torch_object(_torch_load(path_or_file, kind), name)
+        return _from_torch_object(torch_load_weights(path_or_file, kind), name)
     if kind == "pickle":
         return _from_nvlabs_pickle(path_or_file)
     raise CheckpointError(f"{Path(name).name} is not a checkpoint format we know (rosinality .pt, "
@@ -94,25 +65,7 @@ def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Modul
 
 # ---- torch.save files ------------------------------------------------------------------------
 
-def _torch_load(src, kind: str):
-    try:
-        if kind == "zip" and isinstance(src, (str, os.PathLike)) and not zipfile.is_zipfile(src):
-            raise CheckpointError(f"{Path(src).name} is truncated or corrupted (an incomplete download?); "
-                                  "download it again.")
-        return torch.load(src, map_location="cpu", weights_only=True)
-    except CheckpointError:
-        raise
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"The checkpoint holds Python objects outside plain weights, which we refuse to "
-                              f"unpickle for safety ({str(e).splitlines()[0][:160]}).") from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(f"The checkpoint is truncated or corrupted ({str(e).splitlines()[0][:120]}); "
-                              "download it again.") from e
-
-
 def _from_torch_object(obj, name: str) -> torch.nn.Module:
-    from shared.loaders.rosinality import generator_from_rosinality, is_rosinality_state_dict
-
     if not isinstance(obj, dict):
         raise CheckpointError(f"{Path(name).name} holds a {type(obj).__name__}, not a dict of weights.")
     if "g_ema" in obj:
@@ -140,8 +93,6 @@ def _from_torch_object(obj, name: str) -> torch.nn.Module:
 # ---- NVlabs pickles --------------------------------------------------------------------------
 
 def _from_nvlabs_pickle(src) -> torch.nn.Module:
-    from shared.loaders.nvlabs_pickle import read_nvlabs_pickle
-
     data = read_nvlabs_pickle(src)
     if not isinstance(data, dict):
         raise CheckpointError("This pickle is not an NVlabs network snapshot (expected a dict with 'G_ema').")
@@ -159,13 +110,10 @@ def generator_from_persistent(net) -> torch.nn.Module:
     Official pickles store bare class names ('Generator'), so the architecture is told apart
     by the tensors it holds.
     """
-    from shared.loaders.nvlabs_stylegan2 import is_nvlabs_stylegan2, stylegan2_from_nvlabs
-
     class_name = net.class_name.rsplit(".", 1)[-1]
     tensors = net.tensors()
     kwargs = dict(net.init_kwargs)
     if class_name == "Generator" and "synthesis.input.freqs" in tensors:
-        from shared.archs.stylegan3 import StyleGAN3Generator
         return StyleGAN3Generator.from_nvlabs(kwargs, tensors).eval().requires_grad_(False)
     if class_name == "Generator" and is_nvlabs_stylegan2(tensors):
         # stylegan2-ada-pytorch nests `synthesis_kwargs` (its blocks default to no clamping);
@@ -186,9 +134,6 @@ def generator_from_persistent(net) -> torch.nn.Module:
 # ---- safetensors -----------------------------------------------------------------------------
 
 def _load_safetensors(src, size: int) -> torch.nn.Module:
-    from safetensors import SafetensorError
-    from safetensors.torch import load as st_load
-
     raw = Path(src).read_bytes() if isinstance(src, (str, os.PathLike)) else src.read()
     header_len = int.from_bytes(raw[:8], "little")
     if header_len + 8 > len(raw):
@@ -208,7 +153,6 @@ def _load_safetensors(src, size: int) -> torch.nn.Module:
     except (SafetensorError, ValueError) as e:
         raise CheckpointError(f"The .safetensors file is corrupted ({e}); download it again.") from e
     if NATIVE_KEY in meta:
-        from shared.loaders.native import generator_from_native
         return generator_from_native(tensors, json.loads(meta[NATIVE_KEY]))
     sidecar = _sidecar(src)
     ctor = sidecar.get("constructor")
@@ -237,9 +181,6 @@ def _sidecar(src) -> dict:
 
 
 def _from_bare_state_dict(tensors: dict[str, torch.Tensor], ctor: dict | None) -> torch.nn.Module:
-    from shared.loaders.nvlabs_stylegan2 import is_nvlabs_stylegan2, stylegan2_from_nvlabs
-    from shared.loaders.rosinality import generator_from_rosinality, is_rosinality_state_dict
-
     if any(k.startswith("sd.") for k in tensors):  # official parity vectors: weights under `sd.`
         tensors = {k[3:]: v for k, v in tensors.items() if k.startswith("sd.")}
     if is_rosinality_state_dict(tensors):
@@ -249,11 +190,9 @@ def _from_bare_state_dict(tensors: dict[str, torch.Tensor], ctor: dict | None) -
     if is_nvlabs_stylegan2(tensors):
         return stylegan2_from_nvlabs(ctor, tensors, class_name=class_name or "training.networks_stylegan2.Generator")
     if "synthesis.input.freqs" in tensors:
-        from shared.archs.stylegan3 import StyleGAN3Generator, config_from_state_dict
         if ctor is not None:
             return StyleGAN3Generator.from_nvlabs(ctor, tensors).eval().requires_grad_(False)
         G = StyleGAN3Generator(config_from_state_dict(tensors))
-        from shared.loaders.rosinality import load_strict
         load_strict(G, tensors)
         return G.eval().requires_grad_(False)
     if any(k.startswith(("b4.", "b8.", "epilogue.")) for k in tensors):

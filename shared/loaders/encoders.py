@@ -16,6 +16,7 @@ reduced encoders built through `EncoderConfig` load too; opts and weights must a
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -24,10 +25,14 @@ from pathlib import Path
 from typing import BinaryIO, Mapping
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_bytes
+from safetensors.torch import safe_open
 
 from shared.archs.encoders import (ENCODER_TYPES, IR_BLOCKS, RESNET34_BLOCKS, EncoderConfig, build_encoder,
                                    default_config)
-from shared.loaders.errors import CheckpointError
+from shared.errors import CheckpointError
+from shared.loaders._common import assign_strict, file_format, torch_load_weights
 
 __all__ = ["EncoderCheckpoint", "config_from_encoder_state_dict", "encoder_from_checkpoint", "encoder_latent_avg",
            "load_encoder", "load_encoder_checkpoint"]
@@ -77,10 +82,7 @@ def load_encoder(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Module:
 
 def load_encoder_checkpoint(path_or_file: str | os.PathLike | BinaryIO) -> EncoderCheckpoint:
     """Like `load_encoder`, but also returns the config, `latent_avg` and `opts`."""
-    from shared.loaders import _read_head, _torch_load, sniff_format  # lazy: shared.loaders imports us
-
-    head, size = _read_head(path_or_file)
-    kind = sniff_format(head, size)
+    kind = file_format(path_or_file)
     name = Path(getattr(path_or_file, "name", None) or str(path_or_file)).name
     if kind == "empty":
         raise CheckpointError(f"{name} is empty (0 bytes); download it again.")
@@ -89,21 +91,16 @@ def load_encoder_checkpoint(path_or_file: str | os.PathLike | BinaryIO) -> Encod
     if kind not in ("zip", "legacy-torch"):
         raise CheckpointError(f"{name} is not a PyTorch checkpoint; pSp, e4e and ReStyle encoders are the "
                               "`.pt` files their training scripts save.")
-    return encoder_from_checkpoint(_torch_load(path_or_file, kind), name)
+    return encoder_from_checkpoint(torch_load_weights(path_or_file, kind), name)
 
 
-#: header key of the hub's own encoder files (`shared.demo.train_encoder.save_demo_encoder`)
+#: header key of the hub's own encoder files (`training.demo.train_encoder.save_demo_encoder`)
 SAFETENSORS_META_KEY = "stylegan_hub_encoder"
 
 
 def _encoder_from_safetensors(path_or_file: str | os.PathLike | BinaryIO, name: str) -> EncoderCheckpoint:
     """The hub's own encoder format: safetensors with `encoder.*` weights, `latent_avg`, and the
     official options as JSON under SAFETENSORS_META_KEY; read through the same checks."""
-    import json
-
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_bytes
-    from safetensors.torch import safe_open
     try:
         if hasattr(path_or_file, "read"):
             path_or_file.seek(0)
@@ -233,19 +230,7 @@ def _build_loaded(cfg: EncoderConfig, sd: dict[str, torch.Tensor]) -> torch.nn.M
     """Build on the meta device and take over the checkpoint's tensors (no random init, no copy)."""
     with torch.device("meta"):
         model = build_encoder(cfg)
-    own = model.state_dict()
-    missing, extra = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
-    if missing or extra:
-        raise CheckpointError(f"The encoder weights do not match the {cfg.encoder_type} architecture "
-                              f"(missing {missing[:3]}, unexpected {extra[:3]}).")
-    for k, v in own.items():
-        if tuple(sd[k].shape) != tuple(v.shape):
-            raise CheckpointError(f"Encoder tensor {k!r} has shape {list(sd[k].shape)} in the checkpoint but "
-                                  f"{list(v.shape)} in the {cfg.encoder_type} architecture.")
-    tensors = {k: (v.detach().to(torch.float32) if v.is_floating_point() else v.detach()).contiguous()
-               for k, v in sd.items()}
-    model.load_state_dict(tensors, strict=True, assign=True)
-    return model.eval().requires_grad_(False)
+    return assign_strict(model, sd, cfg.encoder_type)
 
 
 def encoder_latent_avg(ckpt: Mapping, n_styles: int, w_dim: int = 512) -> torch.Tensor | None:

@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
-from shared.loaders.errors import CheckpointError
-from shared.loaders.rosinality import load_strict
+from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from shared.archs.stylegan3 import StyleGAN3Config, StyleGAN3Generator
+from shared.errors import CheckpointError
+from shared.loaders._common import load_strict
 
 __all__ = ["FORMAT_VERSION", "generator_from_native", "save_native"]
 
@@ -21,10 +24,8 @@ NATIVE_KEY = "stylegan_hub"
 
 def _arch_classes(arch: str):
     if arch == "stylegan2":
-        from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
         return StyleGAN2Config, StyleGAN2Generator
     if arch == "stylegan3":
-        from shared.archs.stylegan3 import StyleGAN3Config, StyleGAN3Generator
         return StyleGAN3Config, StyleGAN3Generator
     raise CheckpointError(f"Unknown architecture {arch!r} in the file's config (known: stylegan2, stylegan3).")
 
@@ -33,8 +34,6 @@ def save_native(G: torch.nn.Module, path: str | Path, *, source: str = "",
                 dtype: torch.dtype = torch.float32) -> Path:
     """Write `G` as `.safetensors` with its config in the header (tensors stored as `dtype`;
     loading always gives float32 modules). Returns the path."""
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in G.state_dict().items()}
     if "w_avg" not in tensors and "mapping.w_avg" not in tensors:
         tensors["w_avg"] = G.w_avg.detach().to("cpu", torch.float32).contiguous()

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from shared.loaders.errors import CheckpointError, UnsafePickleError
+from shared.errors import CheckpointError, UnsafePickleError
 
 try:  # numpy >= 2 keeps the rebuild helpers under numpy._core; 1.x under numpy.core.
     from numpy._core import multiarray as _np_multiarray

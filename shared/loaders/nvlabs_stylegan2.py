@@ -12,8 +12,8 @@ import re
 import torch
 
 from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-from shared.loaders.errors import CheckpointError
-from shared.loaders.rosinality import load_strict
+from shared.errors import CheckpointError
+from shared.loaders._common import load_strict
 
 __all__ = ["config_from_nvlabs_kwargs", "config_from_nvlabs_state_dict", "nvlabs_to_rosinality",
            "rosinality_to_nvlabs", "stylegan2_from_nvlabs", "is_nvlabs_stylegan2"]

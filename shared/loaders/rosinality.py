@@ -12,7 +12,8 @@ import re
 import torch
 
 from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-from shared.loaders.errors import CheckpointError
+from shared.errors import CheckpointError
+from shared.loaders._common import load_strict
 
 __all__ = ["is_rosinality_state_dict", "config_from_rosinality", "generator_from_rosinality"]
 
@@ -63,22 +64,3 @@ def _w_avg_from(latent_avg: torch.Tensor, w_dim: int) -> torch.Tensor:
     if t.shape[-1] != w_dim:
         raise CheckpointError(f"latent_avg has {t.shape[-1]} values but the generator's w_dim is {w_dim}.")
     return t.reshape(-1, w_dim)[0] if t.ndim > 1 else t  # e4e stores [18, w_dim] with identical rows
-
-
-def load_strict(module: torch.nn.Module, sd: dict[str, torch.Tensor]) -> None:
-    """Copy tensors into `module`, failing with one sentence on missing, extra or mis-shaped keys."""
-    own = module.state_dict()
-    missing = sorted(set(own) - set(sd))
-    extra = sorted(set(sd) - set(own))
-    if missing or extra:
-        raise CheckpointError(f"Checkpoint keys do not match the {type(module).__name__} architecture "
-                              f"(missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
-                              f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}).")
-    bad = [k for k in own if tuple(own[k].shape) != tuple(sd[k].shape)]
-    if bad:
-        k = bad[0]
-        raise CheckpointError(f"Tensor {k!r} has shape {list(sd[k].shape)} in the checkpoint but "
-                              f"{list(own[k].shape)} in the architecture.")
-    with torch.no_grad():
-        for k, v in own.items():
-            v.copy_(sd[k].to(v.dtype))

@@ -3,7 +3,8 @@
 The design follows timm's registry (huggingface/pytorch-image-models `_registry.py`): records live
 as data, one file per family (`stylegan2.py`, `stylegan3.py`, `encoders.py`, `auxiliary.py`,
 `stylenerf.py`, `eg3d.py`, `demo.py`), each exporting `CARDS`; this module registers them and
-answers look-ups. Downloading and verifying is `shared.hub`; loading and caching is
+answers look-ups, including a record's companions (`companion(model_id, "predictor")`: the records
+made for a generator). Downloading and verifying is `shared.hub`; loading and caching is
 `shared.model_cache`. Command line: `python -m shared.registry list|download ID|verify ID|path ID`.
 """
 from __future__ import annotations
@@ -12,19 +13,19 @@ import threading
 
 from shared.registry import auxiliary, demo, editing, encoders, eg3d, styleclip, stylegan2, stylegan3, stylenerf
 from shared.registry._card import (
-    ARCHS, FORMATS, TASKS, BuiltinSource, HubSource, LocalSource, ModelCard, Source, env_var_for,
+    ARCHS, COMPANION_KINDS, FORMATS, PLURAL_COMPANIONS, TASKS, BuiltinSource, HubSource, LocalSource, ModelCard,
+    Source, env_var_for,
 )
 
 __all__ = [
-    "ARCHS", "DEFAULT_GENERATOR_ID", "FORMATS", "PAIRED_ENCODERS", "TASKS", "UNPINNED_REPOS", "UNTRAINED_ID",
-    "BuiltinSource", "HubSource", "LocalSource", "ModelCard", "Source", "cards", "env_var_for", "get", "ids",
-    "register",
+    "ARCHS", "COMPANION_KINDS", "DEFAULT_GENERATOR_ID", "FORMATS", "PAIRED_ENCODERS", "TASKS", "UNPINNED_REPOS",
+    "UNTRAINED_ID", "BuiltinSource", "HubSource", "LocalSource", "ModelCard", "Source", "cards", "companion",
+    "companions", "env_var_for", "get", "ids", "register",
 ]
 
 # The demo world's trained generator, shipped in the repository: the default of every tab.
 DEFAULT_GENERATOR_ID = demo.DEMO_ID
 UNTRAINED_ID = demo.UNTRAINED_ID
-PAIRED_ENCODERS = demo.PAIRED_ENCODERS
 
 # Hub repos whose commit could not be looked up when the records were written (no network):
 # their records carry revision=None (default branch) and sha256=None, so the first download's
@@ -78,7 +79,39 @@ def cards() -> list[ModelCard]:
         return list(_cards.values())
 
 
+def _check_kind(kind: str) -> None:
+    if kind not in COMPANION_KINDS:
+        raise KeyError(f"Unknown companion kind {kind!r}; the kinds are {', '.join(sorted(COMPANION_KINDS))}.")
+
+
+def companion(model_id: str | None, kind: str) -> str | None:
+    """The id of the record of `kind` ("encoder", "predictor", "clip", "flow", "directions", ...)
+    made for `model_id`, or None when it has none (or `model_id` is None or unknown). For the
+    plural kinds ("mappers") use `companions`."""
+    _check_kind(kind)
+    if kind in PLURAL_COMPANIONS:
+        raise KeyError(f"{kind!r} names several records; use registry.companions(model_id, {kind!r}).")
+    card = _cards.get(model_id) if model_id else None
+    return None if card is None else card.companions.get(kind)
+
+
+def companions(model_id: str | None, kind: str) -> tuple[str, ...]:
+    """The ids of the records of `kind` made for `model_id` (empty when none); works for every kind."""
+    _check_kind(kind)
+    card = _cards.get(model_id) if model_id else None
+    value = None if card is None else card.companions.get(kind)
+    if value is None:
+        return ()
+    return tuple(value) if kind in PLURAL_COMPANIONS else (value,)
+
+
 for _module in (demo, stylegan2, stylegan3, encoders, stylenerf, eg3d, editing, styleclip, auxiliary):
     for _record in _module.CARDS:
         register(_record)
 del _module, _record
+
+#: generator id -> {inversion method key: encoder record} for the encoders trained for that generator
+#: (its "encoder" companion; the method key is the encoder's arch, "restyle-e4e" -> "restyle_e4e")
+PAIRED_ENCODERS: dict[str, dict[str, str]] = {
+    c.id: {get(c.companions["encoder"]).arch.replace("-", "_"): c.companions["encoder"]}
+    for c in cards() if "encoder" in c.companions}

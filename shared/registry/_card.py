@@ -3,7 +3,8 @@
 Modelled on timm's `PretrainedCfg` (huggingface/pytorch-image-models `_registry.py`): a flat,
 declarative description of where a weight file lives (Hub repo + file + revision, fallback repos,
 a local file, or weights made in code), how to verify it (sha256, size), what it is (family,
-architecture and its config, file format, tasks) and under which licence it may be used.
+architecture and its config, file format, tasks), under which licence it may be used, and which
+records were made for it (`companions`: a generator's encoder, predictor, CLIP, flow, mappers...).
 Nothing here touches the network or imports torch.
 """
 from __future__ import annotations
@@ -13,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Union
 
 __all__ = [
-    "ARCHS", "FORMATS", "TASKS", "BuiltinSource", "HubSource", "LocalSource", "ModelCard", "Source",
+    "ARCHS", "COMPANION_KINDS", "FORMATS", "PLURAL_COMPANIONS", "TASKS", "BuiltinSource", "HubSource",
+    "LocalSource", "ModelCard", "Source",
     "env_var_for",
 ]
 
@@ -41,12 +43,27 @@ ARCHS = frozenset({
     "dlib-shape-predictor", "vgg16", "clip-vit", "open-clip", "arcface-ir-se",
     "styleflow-cnf", "latent-direction",
     "styleclip-levels-mapper", "styleclip-relevance", "stylespace-stats",
+    "demo-predictor", "direction-set",
 })
+
+# Companion kinds a generator record may name (`companions` field): the records made for it.
+COMPANION_KINDS = frozenset({
+    "encoder",           # an encoder trained for this generator (inversion)
+    "predictor",         # an attribute / part predictor of its images (the demo world's judge)
+    "clip",              # the CLIP its text edits use by default
+    "flow",              # a StyleFlow prior over its W
+    "directions",        # a fitted set of named W directions
+    "mappers",           # StyleCLIP latent mappers trained for it (several)
+    "relevance",         # a StyleCLIP channel relevance matrix made for it
+    "stylespace-stats",  # StyleSpace channel statistics measured on it
+})
+PLURAL_COMPANIONS = frozenset({"mappers"})
 
 # Task tags (`tasks` field); the tabs ask the registry for models by these.
 TASKS = frozenset({
     "generation", "inversion", "mixing", "local-editing", "reposing", "3d-rendering", "text-editing",
     "encoding", "face-landmarks", "perceptual-loss", "text-image-embedding", "face-identity",
+    "attribute-prediction",
 })
 
 _HEX40 = re.compile(r"[0-9a-f]{40}")
@@ -135,6 +152,9 @@ class ModelCard:
     description: str                 # one or two sentences for the Models tab
     untrained: bool = False          # random weights: the UI must say so
     manual_url: str | None = None    # where a user gets the file by hand (NGC, Drive, ...)
+    # companion kind -> record id (a tuple of ids for the plural kinds, `PLURAL_COMPANIONS`): the
+    # records made for this one, e.g. {"encoder": ..., "predictor": ..., "mappers": (...)}
+    companions: dict = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not _ID.fullmatch(self.id):
@@ -156,6 +176,16 @@ class ModelCard:
             raise ValueError(f"{self.id}: format 'builtin' goes with a BuiltinSource and only with it")
         if not self.license.strip():
             raise ValueError(f"{self.id}: licence missing")
+        companions = {}
+        for kind, value in dict(self.companions).items():
+            if kind not in COMPANION_KINDS:
+                raise ValueError(f"{self.id}: unknown companion kind {kind!r}")
+            plural = kind in PLURAL_COMPANIONS
+            if plural != isinstance(value, (tuple, list)):
+                raise ValueError(f"{self.id}: companion {kind!r} takes "
+                                 f"{'a tuple of record ids' if plural else 'one record id'}")
+            companions[kind] = tuple(value) if plural else value
+        object.__setattr__(self, "companions", companions)
 
     @property
     def hub_sources(self) -> tuple[HubSource, ...]:

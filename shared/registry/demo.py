@@ -1,6 +1,6 @@
 """The demo world's models: networks trained by this project on procedural portraits
 (shared/portraits.py), shipped in the repository (shared/demo/bundle/, built by
-`python -m shared.demo.build`), so every tab works on a machine without network; and the
+`python -m training.demo.build`), so every tab works on a machine without network; and the
 embedded untrained StyleGAN2 (Karras et al., CVPR 2020; layout of rosinality/stylegan2-pytorch
 `Generator`) whose weights are made in code from a fixed seed. Records only.
 
@@ -15,13 +15,47 @@ DEMO_ID = "demo-portraits-stylegan2-64"
 DEMO_ENCODER_ID = "demo-portraits-e4e-64"
 DEMO_CLIP_ID = "demo-portraits-clip"
 DEMO_FLOW_ID = "demo-portraits-styleflow"
+DEMO_PREDICTOR_ID = "demo-portraits-predictor"
+DEMO_DIRECTIONS_ID = "demo-portraits-directions"
 UNTRAINED_ID = "demo-untrained-stylegan2-64"
 BUNDLE = "shared/demo/bundle"
 _LICENSE = "MIT (project code and weights, trained by this project)"
 _STYLEGAN2 = "Karras et al., Analyzing and Improving the Image Quality of StyleGAN, CVPR 2020 (arXiv:1912.04958)"
 
-#: generator id -> {inversion method key: encoder record} for encoders trained for that generator
-PAIRED_ENCODERS: dict[str, dict[str, str]] = {DEMO_ID: {"e4e": DEMO_ENCODER_ID}}
+# The StyleCLIP latent mappers trained for the demo generator: file stem, prompt (the file header's),
+# config (the header's), sha256 and size (manifest.json). Listed in file-name order.
+_MAPPERS: tuple[tuple[str, str, dict, str, int], ...] = (
+    ("blonde_hair", "a person with blonde hair",
+     {"w_dim": 128, "layers": 1, "levels": ["coarse", "medium", "fine"], "lr_mul": 0.01},
+     "d56da27f0fb6b02c2fc43b8eb995a1db0b5510e25dfd96853772a2bb344a6879", 100976),
+    ("glasses", "a person wearing glasses",
+     {"w_dim": 128, "layers": 2, "levels": ["coarse", "medium"], "lr_mul": 0.01},
+     "9955f2c220e1f186b7d6f0510f3a41085abce3cfa4e5ece08f7602a4aac9278f", 134176),
+)
+DEMO_MAPPER_IDS = tuple(f"demo-portraits-mapper-{stem.replace('_', '-')}" for stem, *_ in _MAPPERS)
+
+
+def _mapper_card(stem: str, prompt: str, config: dict, sha256: str, size: int) -> ModelCard:
+    return ModelCard(
+        id=f"demo-portraits-mapper-{stem.replace('_', '-')}",
+        family="demo",
+        arch="styleclip-levels-mapper",
+        arch_config={"prompt": prompt, **config, "strength": 0.1},
+        format="safetensors",
+        tasks=("text-editing",),
+        sources=(LocalSource(f"{BUNDLE}/mapper_{stem}.safetensors"),),
+        sha256=sha256,
+        size=size,
+        license=_LICENSE,
+        paper="Patashnik et al., StyleCLIP: Text-Driven Manipulation of StyleGAN Imagery, ICCV 2021 "
+              "(arXiv:2103.17249)",
+        official_repo="https://github.com/orpatashnik/StyleCLIP",
+        resolution=None,
+        description=f"StyleCLIP latent mapper for \"{prompt}\" on the demo generator, trained by this project "
+                    f"with the demo CLIP (`python -m training.styleclip.train_mapper`); record in "
+                    f"`mapper_{stem}.json`.",
+    )
+
 
 CARDS: tuple[ModelCard, ...] = (
     ModelCard(
@@ -42,6 +76,8 @@ CARDS: tuple[ModelCard, ...] = (
         description="The demo world's StyleGAN2, trained by this project on procedural cartoon portraits "
                     "(known pose, hair, glasses, smile...), shipped in the repository: works offline. "
                     "Its metrics are in the Models tab.",
+        companions={"encoder": DEMO_ENCODER_ID, "predictor": DEMO_PREDICTOR_ID, "clip": DEMO_CLIP_ID,
+                    "flow": DEMO_FLOW_ID, "directions": DEMO_DIRECTIONS_ID, "mappers": DEMO_MAPPER_IDS},
     ),
     ModelCard(
         id=DEMO_ENCODER_ID,
@@ -95,10 +131,48 @@ CARDS: tuple[ModelCard, ...] = (
         official_repo="https://github.com/RameenAbdal/StyleFlow",
         resolution=None,
         description="A StyleFlow prior over the demo generator's W, trained by this project "
-                    "(`shared/demo/train_flow.py`), conditioned on yaw, pitch, smile, light direction and the "
+                    "(`training/demo/train_flow.py`), conditioned on yaw, pitch, smile, light direction and the "
                     "probabilities of glasses, baldness and a beard as the demo predictor reads them; the Local "
                     "editing tab's StyleFlow sliders on the demo model. Training record in `flow.json`.",
     ),
+    ModelCard(
+        id=DEMO_PREDICTOR_ID,
+        family="demo",
+        arch="demo-predictor",
+        arch_config={"input_size": 64, "for": DEMO_ID},
+        format="safetensors",
+        tasks=("attribute-prediction",),
+        sources=(LocalSource(f"{BUNDLE}/predictor.safetensors"),),
+        sha256="32afd41fc0a4d93e2e07374823e469eb795baa9713d6bfa324f594b738a48c2b",
+        size=2692178,
+        license=_LICENSE,
+        paper="Own construction: a ResNet-style encoder (He et al., CVPR 2016) with a feature-pyramid part "
+              "decoder (Lin et al., CVPR 2017)",
+        official_repo="this project (shared/demo/predictor.py)",
+        resolution=64,
+        description="The demo world's judge: a small CNN that reads every portrait factor and the part map of a "
+                    "64 px image, trained by this project on renders (`python -m training.demo.predictor`). It "
+                    "names clusters, reads edits, draws part masks and scores the demo generator.",
+    ),
+    ModelCard(
+        id=DEMO_DIRECTIONS_ID,
+        family="demo",
+        arch="direction-set",
+        arch_config={"space": "w", "w_dim": 128, "for": DEMO_ID},
+        format="safetensors",
+        tasks=("local-editing",),
+        sources=(LocalSource(f"{BUNDLE}/directions.safetensors"),),
+        sha256="26d722a2b4140cc6284a30f11b77786dd6680e386e75afdef044d22e814ddfd1",
+        size=20424,
+        license=_LICENSE,
+        paper="Shen et al., Interpreting the Latent Space of GANs for Semantic Face Editing, CVPR 2020 "
+              "(arXiv:1907.10786)",
+        official_repo="https://github.com/genforce/interfacegan",
+        resolution=None,
+        description="InterFaceGAN-style W directions of the demo generator, one per portrait factor, fitted by "
+                    "this project on predictor labels and calibrated (fit and slope per direction).",
+    ),
+    *(_mapper_card(*m) for m in _MAPPERS),
     ModelCard(
         id=UNTRAINED_ID,
         family="demo",

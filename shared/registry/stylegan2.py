@@ -9,6 +9,7 @@ NVlabs/stylegan2-ada-pytorch). The pickles are the files NVIDIA publishes on NGC
 from __future__ import annotations
 
 from shared.registry._card import HubSource, ModelCard
+from shared.registry.styleclip import MAPPER_CARDS
 
 NVIDIA_NC = "NVIDIA Source Code License-NC (non-commercial use only)"
 _STYLEGAN2 = "Karras et al., Analyzing and Improving the Image Quality of StyleGAN, CVPR 2020 (arXiv:1912.04958)"
@@ -17,6 +18,12 @@ _SG3 = "Karras et al., Alias-Free Generative Adversarial Networks, NeurIPS 2021 
 _NGC = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
 _GEN_TASKS = ("generation", "mixing", "inversion", "local-editing")
 _FACE_TASKS = _GEN_TASKS + ("text-editing",)
+
+# The assets made for FFHQ config-f at 1024 px (both its rosinality conversion and NVIDIA's pickle):
+# StyleFlow's prior, StyleCLIP's global-direction files (for OpenAI CLIP ViT-B/32) and its mappers.
+FFHQ_CONFIG_F_COMPANIONS = {"flow": "styleflow-ffhq", "clip": "clip-vit-b-32", "relevance": "styleclip-fs3-ffhq",
+                            "stylespace-stats": "styleclip-s-mean-std-ffhq",
+                            "mappers": tuple(c.id for c in MAPPER_CARDS)}
 
 # (dataset tag in the file name, resolution, paper that released it, what it draws, conditional classes)
 _PICKLES = (
@@ -58,6 +65,7 @@ def _pickle_card(dataset: str, res: int, paper: str, what: str, c_dim: int) -> M
         resolution=res,
         description=f"NVIDIA StyleGAN2 pickle, {res} px: {what}.",
         manual_url=_NGC + fname,
+        companions=FFHQ_CONFIG_F_COMPANIONS if (dataset, res) == ("ffhq", 1024) else {},
     )
 
 
@@ -79,6 +87,7 @@ CARDS: tuple[ModelCard, ...] = (
         description="StyleGAN2 config-f on FFHQ at 1024 px in rosinality's format, the decoder that "
                     "pSp, e4e, ReStyle and StyleCLIP were trained against.",
         manual_url="https://github.com/rosinality/stylegan2-pytorch#pretrained-checkpoints",
+        companions=FFHQ_CONFIG_F_COMPANIONS,
     ),
     *(_pickle_card(*row) for row in _PICKLES),
 )

@@ -1,7 +1,8 @@
 """CLIP models for text-driven editing (Radford et al., ICML 2021, openai/CLIP; built with
 mlfoundations/open_clip), behind one small interface.
 
-`load_clip(card, path)` builds the registry record's open_clip model (an open_clip model name in
+`clip_for(model_id)` gets a CLIP record through the model cache; `load_clip(card, path)`, the
+cache's loader for CLIP records, builds the record's open_clip model (an open_clip model name in
 `arch_config['open_clip_model']`, weights from the record's safetensors file; or the demo world's
 own CLIP), and `ClipModel` wraps it with the model's *own* preprocessing written on tensors so
 the optimising methods can back-propagate through it: shortest-side resize with the model's
@@ -11,16 +12,19 @@ as float [N, 3, H, W] in [-1, 1]; embeddings leave L2-normalised.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
-from shared.generation import InputError
+from shared.demo.clip import load_demo_clip
+from shared.errors import InputError
+from shared.model_cache import ModelCache, default_cache
 
 __all__ = ["ClipModel", "clip_for", "load_clip", "tensor_preprocess"]
 
@@ -88,9 +92,7 @@ def load_clip(card, path: Path | None) -> ClipModel:
     if path is None:
         raise InputError(f"CLIP '{card.id}' has no weights file.")
     if card.arch == "open-clip":
-        from shared.demo.clip import load_demo_clip
         model, tokenizer, _ = load_demo_clip(path)
-        from safetensors import safe_open
         with safe_open(str(path), "pt") as fh:
             pre = json.loads((fh.metadata() or {})["preprocess"])
         size = int(pre["size"])
@@ -101,7 +103,6 @@ def load_clip(card, path: Path | None) -> ClipModel:
     name = (card.arch_config or {}).get("open_clip_model")
     if not name:
         raise InputError(f"CLIP record '{card.id}' names no open_clip model (arch_config['open_clip_model']).")
-    from safetensors.torch import load_file
     model = open_clip.create_model(name, pretrained=None)
     state = load_file(str(path))
     try:
@@ -120,20 +121,11 @@ def load_clip(card, path: Path | None) -> ClipModel:
     return ClipModel(card.id, model, open_clip.get_tokenizer(name), preprocess, int(size))
 
 
-_CACHE: dict[tuple[str, str], ClipModel] = {}
-_LOCK = threading.Lock()
-
-
-def clip_for(model_id: str, device: torch.device | str = "cpu", *, lookup=None, fetch=None) -> ClipModel:
-    """The CLIP of registry record `model_id` on `device`, loaded once per process (shared, read-only).
-    `lookup` (id -> card) and `fetch` (card -> path) default to the registry and `shared.hub.fetch`."""
-    from shared import hub, registry
-    key = (model_id, str(torch.device(device)))
-    with _LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-    card = (lookup or registry.get)(model_id)
-    clip = load_clip(card, (fetch or hub.fetch)(card))
-    clip.model.to(device)
-    with _LOCK:
-        return _CACHE.setdefault(key, clip)
+def clip_for(model_id: str, device: torch.device | str = "cpu", *, models: ModelCache | None = None,
+             progress=None) -> ClipModel:
+    """The CLIP of registry record `model_id` on `device`, through the model cache (`models`, default
+    the process's: loaded once, shared, read-only). `progress(fraction, text)` reports the download."""
+    clip = (models or default_cache()).get(model_id, device=device, progress=progress)
+    if not isinstance(clip, ClipModel):
+        raise InputError(f"'{model_id}' is not a CLIP model.")
+    return clip

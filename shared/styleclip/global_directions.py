@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import pickle
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,9 +31,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from shared.editing.stylespace import StyleStats, style_stats
-from shared.generation import InputError
+from shared.errors import InputError
+from shared.model_cache import DerivedCache, default_cache
 
-__all__ = ["GlobalEdit", "Relevance", "RelevanceSettings", "build_relevance_file", "cached_relevance", "channel_layout", "computed_dir",
+__all__ = ["GlobalEdit", "Relevance", "RelevanceSettings", "cached_relevance", "channel_layout", "computed_dir",
            "global_edit", "load_official_relevance", "load_official_stats", "load_relevance", "relevance_file",
            "relevance_matrix", "save_relevance", "select_channels"]
 
@@ -134,11 +134,6 @@ def relevance_matrix(G: nn.Module, clip, *, settings: RelevanceSettings = Releva
     return Relevance(rows.float(), layout, f"computed {settings}", time.perf_counter() - start_t)
 
 
-_MEMO: dict[tuple, Relevance] = {}
-_MEMO_LOCK = threading.Lock()
-_BUILD_LOCKS: dict[tuple, threading.Lock] = {}
-
-
 def relevance_file(model_id: str, clip_id: str, settings: RelevanceSettings, folder: Path) -> Path:
     """Where a relevance matrix for (model, CLIP, settings) is kept in `folder`."""
     return Path(folder) / f"relevance-{model_id}-{clip_id}-{settings.key()}.safetensors"
@@ -172,38 +167,31 @@ def load_relevance(path: Path, layout, settings: RelevanceSettings) -> Relevance
 def cached_relevance(model_id: str, G: nn.Module, clip, *, settings: RelevanceSettings = RelevanceSettings(),
                      stats: StyleStats | None = None, progress: Progress | None = None,
                      should_stop: Callable[[], bool] | None = None, folder: Path | None = None,
-                     shipped: tuple[Path, ...] = ()) -> Relevance:
+                     shipped: tuple[Path, ...] = (), cache: DerivedCache | None = None) -> Relevance:
     """`relevance_matrix` computed once per (model, CLIP, settings): kept in memory and on disk
     (`folder`, default `computed_dir()/styleclip`); read-only `shipped` folders are looked in first
     (the demo world's matrix ships with the repository). A partial build resumes from its
-    checkpoint; two concurrent callers build it once."""
-    key = (model_id, clip.model_id, settings.key())
-    with _MEMO_LOCK:
-        if key in _MEMO:
-            return _MEMO[key]
-        lock = _BUILD_LOCKS.setdefault(key, threading.Lock())
+    checkpoint; two concurrent callers build it once. In memory it lives in the derived-data
+    cache (`cache`, default the process model cache's)."""
+    store = cache if cache is not None else default_cache().derived
     folder = Path(folder) if folder is not None else computed_dir() / "styleclip"
     path = relevance_file(model_id, clip.model_id, settings, folder)
-    with lock:
-        with _MEMO_LOCK:
-            if key in _MEMO:
-                return _MEMO[key]
+
+    def build() -> Relevance:
         layout = channel_layout(G)
-        rel = None
         for candidate in [relevance_file(model_id, clip.model_id, settings, d) for d in shipped] + [path]:
             if candidate.is_file():
                 rel = load_relevance(candidate, layout, settings)
                 if rel is not None:
-                    break
-        if rel is None:
-            partial = path.with_suffix(".partial")
-            rel = relevance_matrix(G, clip, settings=settings, stats=stats, checkpoint=partial, progress=progress,
-                                   should_stop=should_stop)
-            save_relevance(rel, path, settings)
-            partial.unlink(missing_ok=True)
-        with _MEMO_LOCK:
-            _MEMO[key] = rel
+                    return rel
+        partial = path.with_suffix(".partial")
+        rel = relevance_matrix(G, clip, settings=settings, stats=stats, checkpoint=partial, progress=progress,
+                               should_stop=should_stop)
+        save_relevance(rel, path, settings)
+        partial.unlink(missing_ok=True)
         return rel
+
+    return store.get_or_build(("relevance", model_id, clip.model_id, settings.key()), build)
 
 
 def load_official_relevance(path: str | os.PathLike, G: nn.Module) -> Relevance:
@@ -298,53 +286,3 @@ def global_edit(G: nn.Module, ws: Tensor, edit: GlobalEdit, *, noise_mode: str =
     edited = [s + k * o.to(dev)[None] for s, o in zip(styles, edit.offsets)]
     img = G.synthesis.from_styles(edited, noise_mode=noise_mode)
     return img.float().cpu().clamp(-1, 1), [s.cpu() for s in edited]
-
-
-def build_relevance_file(G: nn.Module, clip, model_id: str, settings: RelevanceSettings, folder: Path, *,
-                         half: bool = False, extra: dict | None = None, limit: int | None = None,
-                         progress: Progress | None = None) -> Path:
-    """Build (or resume, from `<file>.partial`) the relevance matrix of (G, clip) and save it as
-    `relevance_file(model_id, clip.model_id, settings, folder)`, float16 with `half`; `extra` goes
-    into the header (e.g. the sha256 of the generator and CLIP files). `limit`: the first rows only
-    (a pipeline check, not a usable matrix). Returns the path."""
-    path = relevance_file(model_id, clip.model_id, settings, folder)
-    rel = relevance_matrix(G, clip, settings=settings, checkpoint=path.with_suffix(".partial"), progress=progress,
-                           limit=limit)
-    save_relevance(rel, path, settings, dtype=torch.float16 if half else torch.float32, extra=extra)
-    path.with_suffix(".partial").unlink(missing_ok=True)
-    return path
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m shared.styleclip.global_directions --model ID --clip ID [--out DIR] [--samples N]
-    [--threads N] [--device cpu|cuda]`: build (or resume) a relevance matrix and save it in DIR
-    (default: the computed-assets cache), stored as float16 when --half is given."""
-    import argparse
-
-    from shared import hub, load_generator, registry
-    from shared.styleclip.clip import clip_for
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--clip", required=True)
-    ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--samples", type=int, default=RelevanceSettings.samples)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--half", action="store_true")
-    args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    card, clip_card = registry.get(args.model), registry.get(args.clip)
-    G = load_generator(hub.fetch(card)).eval().requires_grad_(False).to(args.device)
-    clip = clip_for(args.clip, args.device)
-    extra = {"generator_sha256": hub.file_sha256(hub.fetch(card)), "clip_sha256": hub.file_sha256(hub.fetch(clip_card)),
-             "device": args.device, "threads": torch.get_num_threads()}
-    t0 = time.perf_counter()
-    path = build_relevance_file(G, clip, card.id, RelevanceSettings(samples=args.samples),
-                                args.out or computed_dir() / "styleclip", half=args.half, extra=extra,
-                                progress=lambda f, d: print(f"{d} ({time.perf_counter() - t0:.0f} s)", flush=True))
-    print(f"{path} in {time.perf_counter() - t0:.0f} s", flush=True)
-
-
-if __name__ == "__main__":
-    main()

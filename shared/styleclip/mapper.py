@@ -15,9 +15,9 @@ Files: official checkpoints, `torch.save({'state_dict': {'mapper.*', 'decoder.*'
 read with `torch.load(weights_only=True)`; `opts` is normally `vars(argparse options)` (plain
 values), and a checkpoint whose `opts` is an `argparse.Namespace` itself is read with only that
 class allow-listed, nothing else. `decoder.*` is ignored. Our own files are safetensors with a JSON
-header (`config`, `prompt`, `training`). Training lives in `shared.styleclip.train_mapper`:
+header (`config`, `prompt`, `training`). Training lives in `training.styleclip.train_mapper`:
 
-    python -m shared.styleclip.mapper train --prompt "a person wearing glasses" --out mapper.safetensors
+    python -m training.styleclip.train_mapper train --prompt "a person wearing glasses" --out mapper.safetensors
 """
 from __future__ import annotations
 
@@ -35,11 +35,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from shared.generation import InputError
-from shared.loaders.errors import CheckpointError
+from shared import hub, registry
+from shared.errors import CheckpointError, InputError
+from shared.loaders import file_format, torch_load_weights
 
-__all__ = ["LEVELS", "LevelsMapper", "MapperConfig", "apply_mapper", "demo_mappers", "edit_with_mapper",
-           "load_mapper", "mapper_from_checkpoint", "mapper_from_state_dict", "save_mapper"]
+__all__ = ["LEVELS", "LevelsMapper", "MapperConfig", "apply_mapper", "companion_mappers", "demo_mappers",
+           "edit_with_mapper", "load_mapper", "load_mapper_record", "mapper_from_checkpoint", "mapper_from_state_dict",
+           "save_mapper"]
 
 #: level name, official module name, first row, end row (None: to the last row)
 LEVELS: tuple[tuple[str, str, int, int | None], ...] = (
@@ -276,16 +278,15 @@ def mapper_from_checkpoint(ckpt: Mapping, name: str = "the checkpoint") -> tuple
 
 
 def _torch_load_mapper(path: Path, kind: str):
-    from shared.loaders import _torch_load
     try:
-        return _torch_load(path, kind)
+        return torch_load_weights(path, kind)
     except CheckpointError as e:
         if not isinstance(e.__cause__, pickle.UnpicklingError) or "Namespace" not in str(e.__cause__):
             raise
     # Older scripts save opts as the argparse.Namespace itself: allow that one class (it only holds
     # attributes), nothing else.
     with torch.serialization.safe_globals([argparse.Namespace]):
-        return _torch_load(path, kind)
+        return torch_load_weights(path, kind)
 
 
 # ---- our own files ---------------------------------------------------------------------------------
@@ -316,7 +317,7 @@ def _load_ours(path: Path) -> tuple[LevelsMapper, dict]:
         raise CheckpointError(f"{path.name} is not a readable safetensors file ({e}).") from e
     if raw is None:
         raise CheckpointError(f"{path.name} is a safetensors file without a mapper header; it is not a mapper "
-                              "written by this hub (`python -m shared.styleclip.mapper train`).")
+                              "written by this hub (`python -m training.styleclip.train_mapper train`).")
     try:
         header = json.loads(raw)
         config = MapperConfig.from_dict(header["config"])
@@ -342,15 +343,13 @@ def load_mapper(path_or_card) -> tuple[LevelsMapper, dict]:
         CheckpointError: missing, corrupt or foreign file (one sentence).
     """
     if hasattr(path_or_card, "sources"):
-        from shared import hub
         path = hub.cached_path(path_or_card)
         if path is None:
             raise CheckpointError(f"{path_or_card.id} is not on this machine; get it from "
                                   f"{path_or_card.manual_url} and set {path_or_card.env_var} to its path.")
     else:
         path = Path(path_or_card)
-    from shared.loaders import _read_head, sniff_format
-    kind = sniff_format(*_read_head(path))
+    kind = file_format(path)
     if kind == "safetensors":
         return _load_ours(path)
     if kind in ("zip", "legacy-torch"):
@@ -362,21 +361,30 @@ def load_mapper(path_or_card) -> tuple[LevelsMapper, dict]:
                           "checkpoint or a .safetensors mapper from this hub.")
 
 
-def demo_mappers() -> dict[str, Path]:
-    """The mappers shipped in the demo bundle (`shared/demo/bundle/mapper_*.safetensors`), by the
-    prompt each was trained for (read from the file header), in file-name order."""
-    from safetensors import safe_open
+def load_mapper_record(card, path: Path) -> tuple[LevelsMapper, dict]:
+    """The model cache's loader for mapper records: `load_mapper(path)`, with the record's prompt
+    (`arch_config['prompt']`) where the file names none (official checkpoints without 'description')."""
+    mapper, meta = load_mapper(path)
+    if not meta.get("prompt"):
+        meta["prompt"] = (card.arch_config or {}).get("prompt", "")
+    return mapper, meta
 
-    from shared.demo.bundle import BUNDLE_DIR
-    out: dict[str, Path] = {}
-    for p in sorted(BUNDLE_DIR.glob("mapper_*.safetensors")):
-        with safe_open(str(p), "pt") as fh:
-            header = json.loads((fh.metadata() or {}).get(HEADER_KEY, "{}"))
-        if header.get("prompt"):
-            out[header["prompt"]] = p
+
+def companion_mappers(model_id: str | None) -> dict[str, str]:
+    """The mapper records made for `model_id` (its "mappers" companions), as {prompt: record id},
+    in the registry's order (file-name order for the demo world's)."""
+    out: dict[str, str] = {}
+    for mapper_id in registry.companions(model_id, "mappers"):
+        out[(registry.get(mapper_id).arch_config or {}).get("prompt", mapper_id)] = mapper_id
     return out
 
 
-if __name__ == "__main__":
-    from shared.styleclip.train_mapper import main
-    main()
+def demo_mappers() -> dict[str, Path]:
+    """The mappers shipped for the demo generator (its "mappers" companion records, the bundle's
+    `mapper_*.safetensors`), by the prompt each was trained for, in file-name order."""
+    out: dict[str, Path] = {}
+    for prompt, mapper_id in companion_mappers(registry.DEFAULT_GENERATOR_ID).items():
+        path = hub.cached_path(registry.get(mapper_id))
+        if path is not None:
+            out[prompt] = path
+    return out

@@ -17,9 +17,12 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from shared import hub, registry
 from shared.editing.stylespace import StyleStats, style_stats
-from shared.generation import InputError
+from shared.errors import InputError
+from shared.model_cache import DerivedCache, default_cache
 from shared.styleclip import global_directions as gd
+from shared.styleclip.mapper import edit_with_mapper
 from shared.styleclip.optimize import optimize_latent
 from shared.styleclip.prompts import check_prompt, ensemble_embedding, text_direction
 
@@ -53,41 +56,51 @@ class GlobalAssets:
 
 
 def _official_files(model_id: str, clip_id: str, lookup, cached_path) -> tuple | None:
-    """(fs3 path, S_mean_std path or None) when the official FFHQ assets apply and are present."""
+    """(relevance record, fs3 path, stats record, S_mean_std path or None) when the generator's
+    "relevance" companion (the official FFHQ fs3.npy) was made with this CLIP and is present."""
     try:
-        card = lookup("styleclip-fs3-ffhq")
+        generator = lookup(model_id)
     except KeyError:
         return None
+    relevance_id = generator.companions.get("relevance")
+    if relevance_id is None:
+        return None
+    card = lookup(relevance_id)
     cfg = card.arch_config or {}
-    if not model_id.startswith(cfg.get("for", "-")) or clip_id != cfg.get("clip"):
+    if clip_id != cfg.get("clip"):
         return None
     fs3 = cached_path(card)
     if fs3 is None:
         return None
-    stats_card = lookup(cfg["stats"])
-    return fs3, cached_path(stats_card)
+    stats_card = lookup(generator.companions.get("stylespace-stats") or cfg["stats"])
+    return card, fs3, stats_card, cached_path(stats_card)
 
 
 def global_assets(model_id: str, G: nn.Module, clip, *, lookup=None, cached_path=None,
                   settings: gd.RelevanceSettings = gd.RelevanceSettings(), progress: Progress | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> GlobalAssets:
+                  should_stop: Callable[[], bool] | None = None, cache: DerivedCache | None = None) -> GlobalAssets:
     """The relevance matrix and style statistics for (model, CLIP): the official fs3.npy /
-    S_mean_std where they apply, else computed and cached (minutes on a CPU the first time)."""
-    from shared import hub, registry
+    S_mean_std where the generator's companions name them and they are here, else computed and
+    cached (minutes on a CPU the first time). Kept in the derived-data cache (`cache`, default the
+    process model cache's), keyed by the records they come from."""
     lookup = lookup or registry.get
     cached_path = cached_path or hub.cached_path
+    store = cache if cache is not None else default_cache().derived
     gd.channel_layout(G)                                    # StyleGAN2 check before any work
     official = _official_files(model_id, clip.model_id, lookup, cached_path)
     if official is not None:
-        fs3, stats_path = official
-        rel = gd.load_official_relevance(fs3, G)
+        card, fs3, stats_card, stats_path = official
+        rel = store.get_or_build(("official-relevance", card.id, model_id, str(fs3)),
+                                 lambda: gd.load_official_relevance(fs3, G))
         if stats_path is not None:
-            return GlobalAssets(rel, gd.load_official_stats(stats_path, G), "official fs3.npy and S_mean_std")
-        stats = style_stats(G, samples=settings.stats_samples, seed=settings.seed, key=model_id)
+            stats = store.get_or_build(("official-stats", stats_card.id, model_id, str(stats_path)),
+                                       lambda: gd.load_official_stats(stats_path, G))
+            return GlobalAssets(rel, stats, "official fs3.npy and S_mean_std")
+        stats = style_stats(G, samples=settings.stats_samples, seed=settings.seed, key=model_id, cache=store)
         return GlobalAssets(rel, stats, "official fs3.npy; channel std measured here (S_mean_std not found)")
-    stats = style_stats(G, samples=settings.stats_samples, seed=settings.seed, key=model_id)
+    stats = style_stats(G, samples=settings.stats_samples, seed=settings.seed, key=model_id, cache=store)
     rel = gd.cached_relevance(model_id, G, clip, settings=settings, stats=stats, progress=progress,
-                              should_stop=should_stop, shipped=(SHIPPED_RELEVANCE,))
+                              should_stop=should_stop, shipped=(SHIPPED_RELEVANCE,), cache=store)
     how = "cached" if rel.source.endswith("(cached)") else f"built here in {rel.seconds:.0f} s"
     return GlobalAssets(rel, stats, f"relevance matrix computed for this generator and CLIP ({settings.samples} "
                                     f"latents, ±{settings.sigma:g} std; {how})")
@@ -108,7 +121,6 @@ def run_global(G: nn.Module, clip, assets: GlobalAssets, ws: Tensor, neutral: st
 
 def run_mapper(G: nn.Module, mapper: nn.Module, ws: Tensor, *, strength: float = 0.1, prompt: str = "") -> TextEdit:
     """Latent-mapper edit: w + strength · mapper(w) (the official inference uses 0.1)."""
-    from shared.styleclip.mapper import edit_with_mapper
     t0 = time.perf_counter()
     images, edited = edit_with_mapper(G, mapper, ws, strength=strength)
     return TextEdit("mapper", images, edited, time.perf_counter() - t0, {"strength": strength, "prompt": prompt})

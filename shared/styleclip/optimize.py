@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from shared.generation import InputError
+from shared.errors import InputError
 
 __all__ = ["OptimizeResult", "optimize_latent", "SPACES"]
 

@@ -9,14 +9,14 @@ empty, over-long or wordless text gets a sentence instead of a CLIP failure.
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor
 
-from shared.generation import InputError
+from shared.errors import InputError
+from shared.model_cache import DerivedCache, default_cache
 
 __all__ = ["DEMO_TEMPLATES", "IMAGENET_TEMPLATES", "MAX_PROMPT_CHARS", "check_prompt", "ensemble_embedding",
            "templates_for", "text_direction"]
@@ -73,25 +73,18 @@ def check_prompt(text: str | None, what: str = "prompt") -> str:
     return re.sub(r"\s+", " ", text)
 
 
-_CACHE: dict[tuple, Tensor] = {}
-_LOCK = threading.Lock()
-
-
-def ensemble_embedding(clip, text: str, templates: Sequence[str] = IMAGENET_TEMPLATES) -> Tensor:
+def ensemble_embedding(clip, text: str, templates: Sequence[str] = IMAGENET_TEMPLATES, *,
+                       cache: DerivedCache | None = None) -> Tensor:
     """Unit-norm mean of the unit text embeddings of `text` under each template ([D], CPU float32);
-    remembered per (CLIP, text, templates) in this process."""
-    key = (clip.model_id, id(clip.model), text, tuple(templates))
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
-    emb = clip.encode_text([t.format(text) for t in templates]).cpu()      # already unit rows
-    out = F.normalize(emb.mean(0), dim=0)
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[key] = out
-    return out
+    kept per (CLIP, text, templates) in the derived-data cache (`cache`, default the process model
+    cache's)."""
+    store = cache if cache is not None else default_cache().derived
+
+    def build() -> Tensor:
+        emb = clip.encode_text([t.format(text) for t in templates]).cpu()      # already unit rows
+        return F.normalize(emb.mean(0), dim=0)
+
+    return store.get_or_build(("text-embedding", clip.model_id, id(clip.model), text, tuple(templates)), build)
 
 
 def text_direction(clip, neutral: str, target: str, templates: Sequence[str] = IMAGENET_TEMPLATES) -> Tensor:

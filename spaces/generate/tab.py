@@ -12,17 +12,18 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from shared.generation import NOISE_MODES, generate_images, parse_seeds
+from shared.generation import NOISE_MODES, generate_images
+from shared.latents import parse_seeds
 from shared.images import to_uint8_hwc
 from shared.latent_store import LatentEntry, LatentStore
 from spaces.handlers import gpu, model_card, progress_callback, user_errors
+from spaces.latents import send_targets
 from spaces.model_picker import card_summary, default_model, model_choices
 
 TASK = "generation"
 ARCHS = ("stylegan2", "stylegan3")  # what generate_images drives; 3D-aware generators have their own tab
 # (tab key, label) of the tabs a latent can be sent to; the key is also the latent store's.
-SEND_TARGETS = (("mixing", "Mixing"), ("local-editing", "Local editing"),
-                ("text-editing", "Text editing"), ("inversion", "Inversion"))
+SEND_TARGETS = send_targets("mixing", "local-editing", "text-editing", "inversion")
 
 API_GENERATE = ("Generate one PNG per seed with a registry generator. Seeds: '0', '0-7', '1,5,9', 'random' or "
                 "'random:N'. Cutoff 0 truncates every layer; the class label applies to conditional models, "

@@ -1,1 +1,4 @@
-"""The models tab."""
+"""The models tab (`build_tab` in `tab.py`)."""
+from spaces.models.tab import build_tab
+
+__all__ = ["build_tab"]

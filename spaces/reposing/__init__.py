@@ -1,1 +1,4 @@
-"""The reposing tab."""
+"""The reposing tab (`build_tab` in `tab.py`)."""
+from spaces.reposing.tab import build_tab
+
+__all__ = ["build_tab"]
