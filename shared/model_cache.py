@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from shared import hub, registry
+from shared.errors import CheckpointError
 from shared.registry import ModelCard
 
 __all__ = [
@@ -86,7 +87,12 @@ def default_loader(card: ModelCard, path: Path | None) -> nn.Module:
         G = stylegan2.StyleGAN2Generator(stylegan2.StyleGAN2Config.from_dict(card.arch_config or {}))
         G.init_random_(torch.Generator().manual_seed(card.builtin.seed))
         return G
-    return _resolve("shared.loaders:load_generator")(path)
+    G = _resolve("shared.loaders:load_generator")(path)
+    if card.arch == "eg3d" and getattr(G, "arch", None) != "eg3d":  # a local file the user pointed us at
+        raise CheckpointError(
+            f"{path.name} is a {getattr(G, 'arch', type(G).__name__)} generator, but '{card.id}' is an EG3D "
+            f"model; point {card.env_var} at the EG3D pickle ({card.filename}).")
+    return G
 
 
 def load_record(card: ModelCard, path: Path | None) -> Any:

@@ -2,7 +2,7 @@
 
 The format is recognised from the file's content, never its extension:
 rosinality `.pt` (github.com/rosinality/stylegan2-pytorch), pSp / e4e / ReStyle checkpoints
-(their `decoder.*` StyleGAN2), NVlabs persistence pickles (StyleGAN2-ADA, StyleGAN3; read
+(their `decoder.*` StyleGAN2), NVlabs persistence pickles (StyleGAN2-ADA, StyleGAN3, EG3D, StyleNeRF; read
 by a restricted unpickler that executes nothing), our own safetensors format (weights +
 JSON config in the header), and bare state dicts in safetensors (such as the official
 parity vectors). Errors a user can cause come back as one `CheckpointError` sentence.
@@ -20,10 +20,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 
 from shared.archs.stylegan3 import StyleGAN3Generator, config_from_state_dict
+from shared.archs.stylenerf import StyleNeRFGenerator
 from shared.errors import CheckpointError
 from shared.loaders._common import assign_strict, file_format, load_strict, read_head, sniff_format, torch_load_weights
 from shared.loaders.encoders import load_encoder
 from shared.loaders.native import NATIVE_KEY, generator_from_native
+from shared.loaders.nvlabs_eg3d import config_from_eg3d_kwargs, eg3d_from_nvlabs, eg3d_from_persistent, is_nvlabs_eg3d
 from shared.loaders.nvlabs_pickle import read_nvlabs_pickle
 from shared.loaders.nvlabs_stylegan2 import is_nvlabs_stylegan2, stylegan2_from_nvlabs
 from shared.loaders.rosinality import generator_from_rosinality, is_rosinality_state_dict
@@ -40,7 +42,7 @@ def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Modul
         path_or_file: a path or a binary file object (seekable).
 
     Returns:
-        A StyleGAN2 or StyleGAN3 generator on the CPU, float32, eval mode, no gradients.
+        A StyleGAN2, StyleGAN3 or EG3D generator on the CPU, float32, eval mode, no gradients.
 
     Raises:
         CheckpointError: with one sentence saying what is wrong and what to do.
@@ -121,14 +123,12 @@ def generator_from_persistent(net) -> torch.nn.Module:
         origin = ("training.networks.Generator" if "synthesis_kwargs" in kwargs
                   else "training.networks_stylegan2.Generator")
         return stylegan2_from_nvlabs(kwargs, tensors, class_name=origin, init_args=tuple(net.init_args))
-    if any(k.startswith("synthesis.fg_nerf") for k in tensors):
-        raise CheckpointError("This is a StyleNeRF generator, which the hub cannot load yet "
-                              "(supported: StyleGAN2, StyleGAN2-ADA, StyleGAN3).")
-    if class_name == "TriPlaneGenerator":
-        raise CheckpointError("This is an EG3D generator, which the hub cannot load yet "
-                              "(supported: StyleGAN2, StyleGAN2-ADA, StyleGAN3).")
+    if any(k.startswith("synthesis.fg_nerf.") for k in tensors):  # StyleNeRF (facebookresearch/StyleNeRF)
+        return StyleNeRFGenerator.from_nvlabs(kwargs, tensors)
+    if class_name == "TriPlaneGenerator" or is_nvlabs_eg3d(tensors):
+        return eg3d_from_persistent(net)
     raise CheckpointError(f"Unknown architecture {class_name!r}: supported NVlabs generators are StyleGAN2, "
-                          "StyleGAN2-ADA and StyleGAN3.")
+                          "StyleGAN2-ADA, StyleGAN3, StyleNeRF and EG3D.")
 
 
 # ---- safetensors -----------------------------------------------------------------------------
@@ -187,6 +187,19 @@ def _from_bare_state_dict(tensors: dict[str, torch.Tensor], ctor: dict | None) -
         latent_avg = tensors.pop("latent_avg", None)
         return generator_from_rosinality(tensors, latent_avg)
     class_name = (ctor or {}).pop("class_name", "")
+    if any(k.startswith("synthesis.fg_nerf.") for k in tensors):  # StyleNeRF: the sidecar's constructor is needed
+        if ctor is None or "G_kwargs" not in ctor:
+            raise CheckpointError("These are StyleNeRF weights without their constructor arguments; keep the JSON "
+                                  "sidecar (NAME.json with 'constructor.G_kwargs') beside the .safetensors file.")
+        kwargs = {**ctor["G_kwargs"], **{k: ctor[k] for k in ("c_dim", "img_resolution", "img_channels") if k in ctor}}
+        return StyleNeRFGenerator.from_nvlabs(kwargs, tensors)
+    if is_nvlabs_eg3d(tensors):  # official TriPlaneGenerator names; the sidecar's constructor is needed
+        if ctor is None:
+            raise CheckpointError("These are EG3D weights without their constructor arguments; keep the JSON "
+                                  "sidecar (NAME.json with 'constructor') beside the .safetensors file.")
+        nrr = ctor.pop("neural_rendering_resolution", None)  # an attribute of the official generator
+        attrs = {"neural_rendering_resolution": nrr} if nrr is not None else None
+        return eg3d_from_nvlabs(config_from_eg3d_kwargs(ctor, attrs), tensors)
     if is_nvlabs_stylegan2(tensors):
         return stylegan2_from_nvlabs(ctor, tensors, class_name=class_name or "training.networks_stylegan2.Generator")
     if "synthesis.input.freqs" in tensors:

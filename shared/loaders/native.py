@@ -11,8 +11,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from shared.archs.eg3d import EG3DConfig, EG3DGenerator
 from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from shared.archs.stylegan3 import StyleGAN3Config, StyleGAN3Generator
+from shared.archs.stylenerf import StyleNeRFConfig, StyleNeRFGenerator
 from shared.errors import CheckpointError
 from shared.loaders._common import load_strict
 
@@ -27,7 +29,11 @@ def _arch_classes(arch: str):
         return StyleGAN2Config, StyleGAN2Generator
     if arch == "stylegan3":
         return StyleGAN3Config, StyleGAN3Generator
-    raise CheckpointError(f"Unknown architecture {arch!r} in the file's config (known: stylegan2, stylegan3).")
+    if arch == "eg3d":
+        return EG3DConfig, EG3DGenerator
+    if arch == "stylenerf":
+        return StyleNeRFConfig, StyleNeRFGenerator
+    raise CheckpointError(f"Unknown architecture {arch!r} in the file's config (known: stylegan2, stylegan3, eg3d, stylenerf).")
 
 
 def save_native(G: torch.nn.Module, path: str | Path, *, source: str = "",

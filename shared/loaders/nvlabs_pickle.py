@@ -13,7 +13,8 @@ name, constructor kwargs and state tree. Tensor storages arrive as `torch.save` 
 (`torch.storage._load_from_bytes`) and are read with `torch.load(weights_only=True)`. Every other
 global raises `UnsafePickleError` naming it, before anything runs. Plain `torch.nn` modules inside
 a network (EG3D's `Sequential`) and EG3D's few undecorated classes become inert
-`TorchModuleRecord`s: only their state is kept, none of their code is called. Building our own
+`TorchModuleRecord`s: only their state is kept, none of their code is called. StyleNeRF's
+OmegaConf constructor kwargs become inert records turned into plain data (`_omegaconf.py`). Building our own
 modules from a `PersistentObject` is the architecture modules' job
 (`from_nvlabs(init_kwargs, tensors)`).
 """
@@ -37,6 +38,8 @@ import torch
 from torch import Tensor
 
 from shared.errors import CheckpointError, UnsafePickleError
+from shared.loaders._omegaconf import OMEGACONF_GLOBALS, OmegaRecord
+from shared.loaders._omegaconf import to_plain as _omegaconf_to_plain
 
 try:  # numpy >= 2 keeps the rebuild helpers under numpy._core; 1.x under numpy.core.
     from numpy._core import multiarray as _np_multiarray
@@ -187,6 +190,8 @@ def _walk_modules(record: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 def _to_plain(x: Any) -> Any:
     """EasyDict/OrderedDict -> dict, numpy scalar -> Python number, ndarray -> list, recursively."""
+    if isinstance(x, OmegaRecord):  # StyleNeRF's OmegaConf kwargs (shared/loaders/_omegaconf.py)
+        return _to_plain(_omegaconf_to_plain(x))
     if isinstance(x, dict):
         return {k: _to_plain(v) for k, v in x.items()}
     if isinstance(x, list):
@@ -373,6 +378,8 @@ class NVlabsUnpickler(pickle.Unpickler):
         qualname = f"{module}.{name}"
         if (module, name) in _FIXED_GLOBALS:
             return _FIXED_GLOBALS[(module, name)]
+        if (module, name) in OMEGACONF_GLOBALS:  # inert records of StyleNeRF's OmegaConf kwargs
+            return OMEGACONF_GLOBALS[(module, name)]
         if module == "torch" and (value := _torch_attribute(name)) is not None:
             return value
         if qualname in _INERT_NVLABS_MODULES or _is_torch_module_class(module, name):

@@ -1,6 +1,10 @@
 """StyleNeRF weight records (Gu et al., "StyleNeRF: A Style-based 3D-Aware Generator for
 High-resolution Image Synthesis", ICLR 2022, facebookresearch/StyleNeRF), published by Meta on
-the Hub as NVlabs persistence pickles in `facebook/stylenerf-ffhq-config-basic`. Records only.
+the Hub as NVlabs persistence pickles in `facebook/stylenerf-ffhq-config-basic`. Records only:
+the model cache's `default_loader` reads each file with `shared.loaders.load_generator`, which
+recognises StyleNeRF by its tensors and builds `shared.archs.stylenerf.StyleNeRFGenerator` from the
+pickle's constructor kwargs and weights (restricted unpickler; nothing in the pickle runs). The
+revision is unpinned: it could not be looked up offline.
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from shared.hub import file_sha256
 from shared.demo.bundle import BUNDLE_DIR, example_portraits, load_demo_directions, load_manifest, verify_bundle
 from training.demo.evaluate import (TV_TARGET, _shuffled, _tv, _w1, evaluate_generator, frechet_distance,
                                   plausible_parts)
+from shared.demo.factor_latents import Z_DIM
 from shared.demo.predictor import load_predictor
 from shared.portraits import captions, render, render_seeds, sample_factors
 from training.demo import build
@@ -238,6 +239,10 @@ def test_build_command_runs_every_stage_and_resumes(tmp_path):
     assert {"generator", "encoder", "predictor", "clip", "flow", "mapper_glasses", "mapper_blonde_hair"} <= \
         set(manifest["training"])
     assert (tmp_path / "docs" / "demo_samples.png").is_file() and (tmp_path / "docs" / "demo_style_mixing.png").is_file()
+    # the CPU presets distil the renderer (stage 1) and sharpen it (stage 2): a factor-coordinate generator
+    gen_log = json.loads((out / "generator.json").read_text())["training"]
+    assert gen_log["recipe"] == "distill" and gen_log["distill"]["steps"] >= 1 and gen_log["sharpen"]["steps"] >= 1
+    assert load_generator(out / "generator.safetensors").z_dim == Z_DIM
     # the derived assets the tabs read: flow, mappers (measured by the predictor), channel table, relevance matrix
     for r in build.MAPPERS:
         side = json.loads((out / f"mapper_{r.name}.json").read_text())

@@ -150,6 +150,12 @@ def heldout_psnr(G: StyleGAN2Generator, n: int = 64, seed: int = 7_300_001) -> f
     return float((10 * torch.log10(1 / mse.clamp_min(1e-10))).mean())
 
 
+def _export(G: StyleGAN2Generator, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    save_native(G, tmp, source="StyleGAN Hub demo world (training/demo/distill.py)")
+    os.replace(tmp, path)
+
+
 def _save_atomic(obj, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -232,12 +238,12 @@ def distill(cfg: DistillConfig, run_dir: Path, *, kimg: float, seconds: float | 
             progress(f"  held-out PSNR {psnr:.2f} dB at {nimg / 1000:.1f} kimg ({hours:.2f} h)")
             checkpoint()
             if export is not None:
-                tmp = export.with_name(export.name + ".tmp")
-                save_native(G_ema, tmp, source="StyleGAN Hub demo world (training/demo/distill.py)")
-                os.replace(tmp, export)
+                _export(G_ema, export)
         elif step % checkpoint_every == 0:
             checkpoint()
     checkpoint()
+    if export is not None:
+        _export(G_ema, export)
     progress(f"stopped at step {step} ({nimg / 1000:.1f} kimg)")
     return G_ema
 

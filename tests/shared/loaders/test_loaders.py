@@ -181,15 +181,16 @@ def test_sniff_format():
 
 
 def test_every_parity_file_loads_or_says_what_it_is(parity_dir):
-    """Generator vectors load; the others (encoders, mapper, StyleNeRF, EG3D, ...) get one sentence
+    """Generator vectors load (StyleNeRF too); the others (encoders, mapper, ...) get one sentence
     naming what they hold, never a crash."""
     loaded = []
     for path in sorted(parity_dir.glob("*.safetensors")) + sorted(parity_dir.glob("*.pt")):
         try:
             G = load_generator(path)
             loaded.append(path.name)
-            assert G.arch in ("stylegan2", "stylegan3")
+            assert G.arch in ("stylegan2", "stylegan3", "stylenerf")
         except CheckpointError as e:
             assert "holds a" in str(e), (path.name, str(e))
     assert {"rosinality_sg2_g64.safetensors", "rosinality_sg2_g64_ckpt.pt", "nvlabs_sg2_g64.safetensors",
-            "nvlabs_sg3t_g64.safetensors", "nvlabs_sg3r_g64.safetensors"} <= set(loaded)
+            "nvlabs_sg3t_g64.safetensors", "nvlabs_sg3r_g64.safetensors",
+            "stylenerf_ffhq_tiny.safetensors"} <= set(loaded)
