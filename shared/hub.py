@@ -438,8 +438,13 @@ def _check_content(card: ModelCard, path: Path) -> None:
     if card.size is not None and size != card.size:
         raise NotAModelFile(f"{name} has {size} bytes but should have {card.size}: it is truncated or a different "
                             f"file; it was discarded, download it again.")
-    if not _magic_ok(card.format, head, size):
+    # a generator file the user points at may also be the hub's own safetensors (`shared.convert`)
+    native_ok = card.format in _CONVERTIBLE and _magic_ok("safetensors", head, size)
+    if not (_magic_ok(card.format, head, size) or native_ok):
         raise NotAModelFile(f"{name} does not look like a {card.format} file; it was discarded, check the source.")
+
+
+_CONVERTIBLE = frozenset({"nvlabs-pkl", "rosinality-pt"})  # generator formats `load_generator` also reads as native
 
 
 def _magic_ok(fmt: str, head: bytes, size: int) -> bool:

@@ -37,7 +37,9 @@ PUBLIC = {"/generate", "/send_to_mixing", "/send_to_local_editing", "/send_to_te
           "/find_channels", "/ris_transfer", "/ris_retrieve", "/edit_styleflow", "/edit_named_channels",
           "/name_clusters",
           # Text editing tab (tested in tests/api/test_text_editing.py)
-          "/styleclip_global", "/styleclip_mapper", "/styleclip_optimize", "/styleclip_compare", "/send_text_latent"}
+          "/styleclip_global", "/styleclip_mapper", "/styleclip_optimize", "/styleclip_compare", "/send_text_latent",
+          # 3D rendering tab (tested in tests/api/test_rendering_3d.py)
+          "/render_3d", "/orbit_3d", "/mesh_3d", "/compare_3d"}
 SEND = ["/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing", "/send_to_inversion"]
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+WAIT_MS = 120_000   # Playwright default timeout of every page
 
 
 def screenshot(page, name: str, *, full_page: bool = True) -> Path:
