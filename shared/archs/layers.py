@@ -15,7 +15,7 @@ from torch import nn
 
 from custom_ops import bias_act
 
-__all__ = ["FullyConnectedLayer", "normalize_2nd_moment", "truncate"]
+__all__ = ["FullyConnectedLayer", "MappingNetwork", "normalize_2nd_moment", "truncate"]
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
@@ -95,3 +95,38 @@ def truncate(ws: torch.Tensor, w_avg: torch.Tensor, psi: float = 1.0, cutoff: in
     ws = ws.clone()
     ws[:, :cutoff] = w_avg.lerp(ws[:, :cutoff], psi)
     return ws
+
+
+class MappingNetwork(nn.Module):
+    """NVlabs' mapping network (stylegan3 `networks_stylegan3.py`, vendored unchanged by StyleNeRF and
+    EG3D): normalised z (+ embedded, normalised c) through `mapping_layers` lrelu layers with the
+    mapping learning-rate multiplier, broadcast to num_ws rows and truncated toward the buffer
+    `w_avg`. `cfg` gives z_dim, c_dim, w_dim, num_ws, mapping_layers and mapping_lr; `init` picks the
+    official random initialisation ('stylegan2' or 'stylegan3', see `FullyConnectedLayer`)."""
+
+    def __init__(self, cfg, *, init: str = "stylegan2"):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.num_ws
+        self.num_layers = cfg.mapping_layers
+        if cfg.c_dim > 0:
+            self.embed = FullyConnectedLayer(cfg.c_dim, cfg.w_dim, init=init)
+        widths = [cfg.z_dim + (cfg.w_dim if cfg.c_dim > 0 else 0)] + [cfg.w_dim] * cfg.mapping_layers
+        for i in range(cfg.mapping_layers):
+            setattr(self, f"fc{i}", FullyConnectedLayer(widths[i], widths[i + 1], activation="lrelu",
+                                                        lr_multiplier=cfg.mapping_lr, init=init))
+        self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
+                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
+        """z [N, z_dim], c [N, c_dim] or None -> ws [N, num_ws, w_dim]. `update_emas` is ignored."""
+        if z.ndim != 2 or z.shape[1] != self.z_dim:
+            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        x = normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim > 0:
+            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
+                raise ValueError(f"this generator is class-conditional: pass c of shape [N, {self.c_dim}]")
+            x = torch.cat([x, normalize_2nd_moment(self.embed(c.to(torch.float32)))], dim=1)
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])  # [N, num_ws, w_dim]
+        return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from custom_ops import conv2d_resample, filtered_lrelu
-from shared.archs.layers import FullyConnectedLayer, normalize_2nd_moment, truncate
+from shared.archs.layers import FullyConnectedLayer, MappingNetwork
 from shared.errors import CheckpointError
 
 __all__ = ["InputSpec", "LayerSpec", "StyleGAN3Config", "StyleGAN3Generator", "config_from_state_dict",
@@ -279,38 +279,6 @@ def set_input_transform(G: "StyleGAN3Generator", translate: tuple[float, float] 
 
 
 # ---- modules -----------------------------------------------------------------------------------
-class MappingNetwork(nn.Module):
-    """z (+ embedded c) -> w, broadcast to num_ws rows and truncated toward the buffer `w_avg`."""
-
-    def __init__(self, cfg: StyleGAN3Config):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.num_ws
-        self.num_layers = cfg.mapping_layers
-        if cfg.c_dim > 0:
-            self.embed = FullyConnectedLayer(cfg.c_dim, cfg.w_dim, init="stylegan3")
-        widths = [cfg.z_dim + (cfg.w_dim if cfg.c_dim > 0 else 0)] + [cfg.w_dim] * cfg.mapping_layers
-        for i in range(cfg.mapping_layers):
-            setattr(self, f"fc{i}", FullyConnectedLayer(widths[i], widths[i + 1], activation="lrelu",
-                                                        lr_multiplier=cfg.mapping_lr, init="stylegan3"))
-        self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
-        """z [N, z_dim], c [N, c_dim] or None -> ws [N, num_ws, w_dim]. `update_emas` is ignored."""
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
-        x = normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
-            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
-                raise ValueError(f"this generator is class-conditional: pass c of shape [N, {self.c_dim}]")
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
-            x = torch.cat([x, y], dim=1)
-        for i in range(self.num_layers):
-            x = getattr(self, f"fc{i}")(x)
-        ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])  # [N, num_ws, w_dim]
-        return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
-
-
 class SynthesisInput(nn.Module):
     """Fourier features of fixed random frequencies, rotated/translated by an affine of w[0]."""
 
@@ -475,7 +443,7 @@ class StyleGAN3Generator(nn.Module):
         self.z_dim, self.c_dim, self.w_dim = config.z_dim, config.c_dim, config.w_dim
         self.img_resolution, self.img_channels, self.num_ws = config.img_resolution, config.img_channels, config.num_ws
         self.synthesis = SynthesisNetwork(config)
-        self.mapping = MappingNetwork(config)
+        self.mapping = MappingNetwork(config, init="stylegan3")
         if not any(p.is_meta for p in self.parameters()):
             self.init_random_(generator)
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from custom_ops import bias_act, conv2d_resample, filter2d, setup_filter, upsample2d
-from shared.archs.layers import FullyConnectedLayer, normalize_2nd_moment, truncate
+from shared.archs.layers import FullyConnectedLayer, MappingNetwork
 from shared.archs.stylenerf_rendering import (NeRFCamera, camera_from_angles, camera_rays, inverse_sphere_points,
                                               pixel_grid, positional_encoding, project_points, sample_pdf,
                                               volume_weights)
@@ -463,39 +463,6 @@ class NeRFRender:
     img: torch.Tensor
     img_nerf: torch.Tensor
     depth: torch.Tensor
-
-
-class MappingNetwork(nn.Module):
-    """NVlabs StyleGAN2 mapping (as vendored in StyleNeRF's `training/networks.py`): normalised z
-    (+ embedded c) through `num_layers` lrelu layers, broadcast to num_ws rows, truncated to `w_avg`."""
-
-    def __init__(self, cfg: StyleNeRFConfig):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.c_dim, cfg.w_dim, cfg.num_ws
-        self.num_layers = cfg.mapping_layers
-        embed = cfg.w_dim if cfg.c_dim > 0 else 0
-        if cfg.c_dim > 0:
-            self.embed = FullyConnectedLayer(cfg.c_dim, embed)
-        widths = [cfg.z_dim + embed] + [cfg.w_dim] * cfg.mapping_layers
-        for i in range(cfg.mapping_layers):
-            setattr(self, f"fc{i}", FullyConnectedLayer(widths[i], widths[i + 1], activation="lrelu",
-                                                        lr_multiplier=cfg.mapping_lr))
-        self.register_buffer("w_avg", torch.zeros([cfg.w_dim]))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None) -> torch.Tensor:
-        """z [N, z_dim], c [N, c_dim] or None -> ws [N, num_ws, w_dim]."""
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape [N, {self.z_dim}], got {list(z.shape)}")
-        x = normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
-            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
-                raise ValueError(f"this generator is label-conditional: pass c of shape [N, {self.c_dim}]")
-            x = torch.cat([x, normalize_2nd_moment(self.embed(c.to(torch.float32)))], dim=1)
-        for i in range(self.num_layers):
-            x = getattr(self, f"fc{i}")(x)
-        ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])  # [N, num_ws, w_dim]
-        return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
 
 
 class NeRFSynthesisNetwork(nn.Module):
