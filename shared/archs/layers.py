@@ -15,7 +15,7 @@ from torch import nn
 
 from custom_ops import bias_act
 
-__all__ = ["FullyConnectedLayer", "MappingNetwork", "normalize_2nd_moment", "truncate"]
+__all__ = ["FullyConnectedLayer", "MappingNetwork", "MappingWAvg", "normalize_2nd_moment", "truncate"]
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
@@ -130,3 +130,17 @@ class MappingNetwork(nn.Module):
             x = getattr(self, f"fc{i}")(x)
         ws = x.unsqueeze(1).repeat([1, self.num_ws, 1])  # [N, num_ws, w_dim]
         return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
+
+
+class MappingWAvg:
+    """Mixin for generators whose truncation centre is their `mapping.w_avg` buffer [w_dim]:
+    `G.w_avg` reads it and `G.w_avg = value` copies into it (the NVlabs attribute path)."""
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        return self.mapping.w_avg
+
+    @w_avg.setter
+    def w_avg(self, value: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.mapping.w_avg.copy_(torch.as_tensor(value).reshape(self.mapping.w_avg.shape))

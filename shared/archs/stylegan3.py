@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from custom_ops import conv2d_resample, filtered_lrelu
-from shared.archs.layers import FullyConnectedLayer, MappingNetwork
+from shared.archs.layers import FullyConnectedLayer, MappingNetwork, MappingWAvg
 from shared.errors import CheckpointError
 
 __all__ = ["InputSpec", "LayerSpec", "StyleGAN3Config", "StyleGAN3Generator", "config_from_state_dict",
@@ -429,7 +429,7 @@ class SynthesisNetwork(nn.Module):
         return x.to(torch.float32)
 
 
-class StyleGAN3Generator(nn.Module):
+class StyleGAN3Generator(MappingWAvg, nn.Module):
     """StyleGAN3 generator (configs T and R) with the official module names and calling convention."""
 
     arch = "stylegan3"
@@ -455,16 +455,6 @@ class StyleGAN3Generator(nn.Module):
                 m.init_random_(generator)
         self.mapping.w_avg.zero_()
         return self
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        """The truncation centre, the buffer `mapping.w_avg` [w_dim]."""
-        return self.mapping.w_avg
-
-    @w_avg.setter
-    def w_avg(self, value: torch.Tensor) -> None:
-        with torch.no_grad():
-            self.mapping.w_avg.copy_(torch.as_tensor(value).reshape(self.w_dim))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, noise_mode: str = "const", **synthesis_kwargs) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from custom_ops import bias_act, conv2d_resample, filter2d, setup_filter, upsample2d
-from shared.archs.layers import FullyConnectedLayer, MappingNetwork
+from shared.archs.layers import FullyConnectedLayer, MappingNetwork, MappingWAvg
 from shared.archs.stylenerf_rendering import (NeRFCamera, camera_from_angles, camera_rays, inverse_sphere_points,
                                               pixel_grid, positional_encoding, project_points, sample_pdf,
                                               volume_weights)
@@ -597,7 +597,7 @@ class NeRFSynthesisNetwork(nn.Module):
         return torch.sum(weights.unsqueeze(-1) * feat.reshape(n, p, s, -1), dim=-2)
 
 
-class StyleNeRFGenerator(nn.Module):
+class StyleNeRFGenerator(MappingWAvg, nn.Module):
     """StyleNeRF generator with the official module names and the NVlabs calling convention."""
 
     arch = "stylenerf"
@@ -609,16 +609,6 @@ class StyleNeRFGenerator(nn.Module):
         self.img_resolution, self.img_channels, self.num_ws = config.img_resolution, config.img_channels, config.num_ws
         self.synthesis = NeRFSynthesisNetwork(config)
         self.mapping = MappingNetwork(config)
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        """The truncation centre, the buffer `mapping.w_avg` [w_dim]."""
-        return self.mapping.w_avg
-
-    @w_avg.setter
-    def w_avg(self, value: torch.Tensor) -> None:
-        with torch.no_grad():
-            self.mapping.w_avg.copy_(torch.as_tensor(value).reshape(self.w_dim))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, *, camera: NeRFCamera | None = None,
