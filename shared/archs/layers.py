@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from custom_ops import bias_act
+from shared.errors import CheckpointError
 
-__all__ = ["FullyConnectedLayer", "MappingNetwork", "MappingWAvg", "normalize_2nd_moment", "truncate"]
+__all__ = ["FullyConnectedLayer", "MappingNetwork", "MappingWAvg", "check_weights_fit", "normalize_2nd_moment", "truncate"]
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
@@ -144,3 +145,18 @@ class MappingWAvg:
     def w_avg(self, value: torch.Tensor) -> None:
         with torch.no_grad():
             self.mapping.w_avg.copy_(torch.as_tensor(value).reshape(self.mapping.w_avg.shape))
+
+
+def check_weights_fit(expected: dict[str, tuple], state_dict: dict[str, torch.Tensor], arch: str) -> None:
+    """Raise CheckpointError naming the missing, unexpected or mis-shaped tensors when `state_dict`
+    does not fit a module whose tensors have the shapes `expected` (arch: its name in the sentence)."""
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        parts = [f"{what} {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+                 for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise CheckpointError(f"the weights do not fit this {arch} config ({'; '.join(parts)}).")
+    bad = [f"{k} {list(state_dict[k].shape)} (expected {list(s)})" for k, s in expected.items()
+           if tuple(state_dict[k].shape) != s]
+    if bad:
+        raise CheckpointError(f"the weights do not fit this {arch} config (shape of {', '.join(bad[:3])}).")

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from custom_ops import conv2d_resample, filtered_lrelu
-from shared.archs.layers import FullyConnectedLayer, MappingNetwork, MappingWAvg
+from shared.archs.layers import FullyConnectedLayer, MappingNetwork, MappingWAvg, check_weights_fit
 from shared.errors import CheckpointError
 
 __all__ = ["InputSpec", "LayerSpec", "StyleGAN3Config", "StyleGAN3Generator", "config_from_state_dict",
@@ -480,7 +480,7 @@ class StyleGAN3Generator(MappingWAvg, nn.Module):
         with torch.device("meta"):
             G = cls(config)
         expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
-        _check_keys_and_shapes(expected, state_dict)
+        check_weights_fit(expected, state_dict, "StyleGAN3")
         tensors = {}
         for k, v in state_dict.items():
             if not torch.is_floating_point(v):
@@ -488,19 +488,6 @@ class StyleGAN3Generator(MappingWAvg, nn.Module):
             tensors[k] = v.detach().to(device="cpu", dtype=torch.float32).clone().contiguous()
         G.load_state_dict(tensors, strict=True, assign=True)
         return G.eval()
-
-
-def _check_keys_and_shapes(expected: Mapping[str, tuple], state_dict: Mapping[str, torch.Tensor]) -> None:
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    if missing or unexpected:
-        parts = [f"{what} {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
-                 for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
-        raise CheckpointError(f"the weights do not fit this StyleGAN3 config ({'; '.join(parts)}).")
-    bad = [f"{k} {list(state_dict[k].shape)} (expected {list(s)})" for k, s in expected.items()
-           if tuple(state_dict[k].shape) != s]
-    if bad:
-        raise CheckpointError(f"the weights do not fit this StyleGAN3 config (shape of {', '.join(bad[:3])}).")
 
 
 # ---- config inference --------------------------------------------------------------------------
@@ -539,7 +526,7 @@ def config_from_state_dict(sd: Mapping[str, torch.Tensor]) -> StyleGAN3Config:
     channels = [ch for _, _, ch in layers[:-1]]
     cfg = replace(base, margin_size=int(margin), channel_max=max(channels),
                   channel_base=_infer_channel_base(base, channels))
-    _check_keys_and_shapes({k: tuple(v.shape) for k, v in _meta_state(cfg).items()}, sd)
+    check_weights_fit({k: tuple(v.shape) for k, v in _meta_state(cfg).items()}, sd, "StyleGAN3")
     _, specs = layer_schedule(cfg)
     for s in specs:
         for key, designed in zip((f"synthesis.{s.name}.up_filter", f"synthesis.{s.name}.down_filter"),

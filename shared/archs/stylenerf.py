@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from custom_ops import bias_act, conv2d_resample, filter2d, setup_filter, upsample2d
-from shared.archs.layers import FullyConnectedLayer, MappingNetwork, MappingWAvg
+from shared.archs.layers import FullyConnectedLayer, MappingNetwork, MappingWAvg, check_weights_fit
 from shared.archs.stylenerf_rendering import (NeRFCamera, camera_from_angles, camera_rays, inverse_sphere_points,
                                               pixel_grid, positional_encoding, project_points, sample_pdf,
                                               volume_weights)
@@ -632,17 +632,7 @@ class StyleNeRFGenerator(MappingWAvg, nn.Module):
     def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], config: StyleNeRFConfig) -> "StyleNeRFGenerator":
         with torch.device("meta"):
             G = cls(config)
-        expected = {k: tuple(v.shape) for k, v in G.state_dict().items()}
-        missing = sorted(set(expected) - set(state_dict))
-        unexpected = sorted(set(state_dict) - set(expected))
-        if missing or unexpected:
-            parts = [f"{what} {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
-                     for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
-            raise CheckpointError(f"the weights do not fit this StyleNeRF config ({'; '.join(parts)}).")
-        bad = [f"{k} {list(state_dict[k].shape)} (expected {list(s)})" for k, s in expected.items()
-               if tuple(state_dict[k].shape) != s]
-        if bad:
-            raise CheckpointError(f"the weights do not fit this StyleNeRF config (shape of {', '.join(bad[:3])}).")
+        check_weights_fit({k: tuple(v.shape) for k, v in G.state_dict().items()}, state_dict, "StyleNeRF")
         alpha = float(state_dict["synthesis.alpha"])
         if alpha != 1:
             raise CheckpointError(f"this StyleNeRF snapshot has synthesis.alpha = {alpha:g} (taken before the "
