@@ -32,8 +32,8 @@ from shared.latents import z_from_seeds
 
 __all__ = ["ARCHS", "DEFAULT_FOV", "DEFAULT_LEVEL", "MESH_RESOLUTIONS", "DensityGrid", "Mesh", "Orbit",
            "RenderCancelled", "View", "ViewRender", "check_view", "depth_to_image", "density_grid", "extract_mesh",
-           "generator_camera", "latent_for_seed", "orbit_views", "query_field", "render_orbit", "render_view",
-           "write_glb"]
+           "generator_camera", "latent_for_seed", "orbit_views", "query_field", "render_image", "render_orbit",
+           "render_view", "write_glb"]
 
 ARCHS = ("eg3d", "stylenerf")
 DEFAULT_FOV = {"eg3d": 18.837, "stylenerf": 12.0}      # gen_samples.py; conf/model/stylenerf_ffhq.yaml
@@ -154,17 +154,22 @@ def _eg3d_render(G, planes, ws, view: View):
     return out.image, out.image_depth
 
 
+def render_image(G: torch.nn.Module, ws: torch.Tensor, view: View, *, planes: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image [N, 3, R, R] and depth of ws [N, num_ws, w_dim] from `view`, differentiable (inversion
+    optimises through it); `planes` reuses EG3D tri-planes computed from the same ws."""
+    arch = _arch(G)
+    if arch == "eg3d":
+        return _eg3d_render(G, G.planes(ws) if planes is None else planes, ws, view)
+    out = G.synthesis.render(ws, camera=generator_camera(G, view, device=ws.device))
+    return out.img, out.depth
+
+
 @torch.inference_mode()
 def render_view(G: torch.nn.Module, ws: torch.Tensor, view: View) -> ViewRender:
     """Render latent ws [1, num_ws, w_dim] from `view`: the final image and the depth map (CPU)."""
-    arch = _arch(G)
     t0 = time.perf_counter()
-    ws = ws.to(G.w_avg.device)
-    if arch == "eg3d":
-        img, depth = _eg3d_render(G, G.planes(ws), ws, view)
-    else:
-        out = G.synthesis.render(ws, camera=generator_camera(G, view, device=ws.device))
-        img, depth = out.img, out.depth
+    img, depth = render_image(G, ws.to(G.w_avg.device), view)
     return ViewRender(img.float().cpu(), depth.float().cpu(), time.perf_counter() - t0)
 
 
@@ -197,11 +202,7 @@ def render_orbit(G: torch.nn.Module, ws: torch.Tensor, views: tuple[View, ...], 
     for k, view in enumerate(views):
         if should_stop is not None and should_stop():
             raise RenderCancelled(f"stopped after {k} of {len(views)} frames")
-        if arch == "eg3d":
-            img, depth = _eg3d_render(G, planes, ws, view)
-        else:
-            out = G.synthesis.render(ws, camera=generator_camera(G, view, device=ws.device))
-            img, depth = out.img, out.depth
+        img, depth = render_image(G, ws, view, planes=planes)
         imgs.append(img.float().cpu())
         depths.append(depth.float().cpu())
         if progress is not None:

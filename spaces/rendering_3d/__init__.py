@@ -24,7 +24,8 @@ INTRO = """### 3D rendering
 Generate faces with 3D-aware generators and look at them from any camera: **StyleNeRF** (a style-based
 NeRF with a 2D up-sampler) and **EG3D** (tri-planes, volume rendering and super-resolution). Move the
 camera (sliders render on release), see the **depth map** beside the image, make an **orbit video**,
-cut a **mesh** out of the density field (marching cubes, GLB), or compare two models on the same seed."""
+cut a **mesh** out of the density field (marching cubes, GLB), compare two models on the same seed, or put
+**your photo in 3D** (inversion at an estimated camera, then any view of that person)."""
 
 
 def _choices(ctx: Any) -> list[tuple[str, str]]:
@@ -60,6 +61,7 @@ def build_tab(ctx: Any) -> None:
             _orbit_section(ctx, model, seed, psi, pitch, fov)
             level = _mesh_section(ctx, model, seed, psi, arch)
             _compare_section(ctx, model, seed, psi, yaw, pitch, choices, second)
+            _photo_section(ctx, model, yaw, pitch, level)
     model.change(partial(actions.on_model, ctx), model, [about, fov, level], api_visibility="private", queue=False)
     for slider in (yaw, pitch, fov):
         slider.release(view_ev[0], view_ev[1], view_ev[2], api_visibility="private", concurrency_id="gpu",
@@ -155,3 +157,47 @@ def _compare_section(ctx: Any, model, seed, psi, yaw, pitch, choices, second) ->
               concurrency_id="gpu",
               api_description="The same seed and camera through two 3D models: (model A, model B, seed, psi, yaw°, "
                               "pitch°) -> gallery (image, depth per model), Markdown table with timings.")
+
+
+def _photo_section(ctx: Any, model, yaw, pitch, level) -> None:
+    with gr.Tab("Your photo in 3D", id="r3d-photo"):
+        gr.Markdown("Upload a portrait: it is aligned, fitted in W at its camera (estimated from a few candidate "
+                    "views, or the yaw/pitch sliders above), optionally the generator is tuned around it (PTI, a "
+                    "private copy), then you get the fit, side views, an orbit video and a mesh of that person.")
+        with gr.Row():
+            photo = gr.Image(label="Portrait photo", type="numpy", height=280, elem_id="r3d-photo-input",
+                             sources=["upload", "clipboard"])
+            with gr.Column():
+                align = gr.Radio(actions.PHOTO_ALIGN, value="ffhq", label="Crop")
+                camera = gr.Radio([("Estimate the camera", "estimate"), ("Use the yaw/pitch sliders", "given")],
+                                  value="estimate", label="Camera of the photo")
+                steps = gr.Slider(10, actions.PHOTO_MAX_STEPS, value=200, step=10, label="Fitting steps (W)")
+                pti_steps = gr.Slider(0, actions.PHOTO_MAX_PTI, value=0, step=10,
+                                      label="Generator tuning steps (PTI; 0 = off)")
+                with gr.Row():
+                    frames = gr.Slider(2, 120, value=24, step=1, label="Orbit frames")
+                    fps = gr.Slider(1, 60, value=12, step=1, label="Frames per second")
+                mesh = gr.Checkbox(False, label="Also extract a mesh (64³ grid, at the Mesh section's density level)")
+        with gr.Row():
+            run = gr.Button("Put my photo in 3D", variant="primary", elem_id="r3d-photo-run")
+            stop = gr.Button("Stop", variant="stop", elem_id="r3d-photo-stop")
+        gallery = gr.Gallery(label="Photo, reconstruction and side views", columns=4, format="png",
+                             elem_id="r3d-photo-gallery")
+        with gr.Row():
+            video = gr.Video(label="Orbit (image | depth)", format="mp4", loop=True, autoplay=True, height=300,
+                             elem_id="r3d-photo-video")
+            viewer = gr.Model3D(label="Mesh (GLB)", height=300, elem_id="r3d-photo-mesh")
+        info = gr.Markdown(elem_id="r3d-photo-info")
+
+    @gpu(duration=600)
+    def photo_3d(m, img, a, cam, y, pt, n, k, nf, f, me, lv, request: gr.Request,
+                 progress: gr.Progress = gr.Progress()):
+        return actions.on_photo(ctx, m, img, a, cam, y, pt, n, k, nf, f, me, lv, request, progress)
+
+    event = run.click(photo_3d, [model, photo, align, camera, yaw, pitch, steps, pti_steps, frames, fps, mesh, level],
+                      [gallery, video, viewer, info], api_name="photo_3d", concurrency_id="gpu",
+                      api_description="Your photo in 3D: (model, photo, crop 'ffhq'|'center', camera "
+                                      "'estimate'|'given', yaw°, pitch°, fitting steps, PTI steps, orbit frames, fps, "
+                                      "mesh?, density level) -> gallery "
+                                      "(photo, reconstruction, yaw ±30°), orbit MP4, GLB or None, info line.")
+    stop.click(actions.on_stop, None, None, cancels=[event], api_visibility="private", queue=False)

@@ -15,7 +15,11 @@ import numpy as np
 import torch
 
 from shared import hub
-from shared.images import to_uint8_hwc
+from shared.errors import AlignmentError
+from shared.images import image_to_tensor, to_uint8_hwc
+from shared.inversion import InversionCancelled, OptimizeOptions, PTIOptions
+from shared.inversion.compare import default_perceptual, prepare_target
+from shared.inversion.view3d import Photo3DOptions, invert_in_3d
 from shared.latents import check_seeds
 from shared.mixing import write_video
 from shared.rendering3d import (ARCHS, DEFAULT_FOV, DEFAULT_LEVEL, RenderCancelled, View, density_grid,
@@ -25,6 +29,8 @@ from spaces.handlers import StopFlags, model_card, progress_callback, user_error
 from spaces.model_picker import card_summary
 
 TASK = "3d-rendering"
+PHOTO_ALIGN = (("FFHQ alignment (finds the face)", "ffhq"), ("Centre crop (already aligned)", "center"))
+PHOTO_MAX_STEPS, PHOTO_MAX_PTI = 2000, 1000
 VIDEO_MIN_SIDE = 256        # small models are enlarged (nearest) to at least this in the video
 STOPS = StopFlags()         # one flag per session, for the orbit video and the mesh
 
@@ -97,6 +103,18 @@ def on_render(ctx: Any, model_id: str, seed: float | None, psi: float, yaw: floa
     return img, depth, info
 
 
+def _orbit_video(orbit: Any, fps: float, name: str) -> tuple[str, np.ndarray]:
+    """The orbit as an MP4 (image | depth per frame, small models enlarged by nearest to at least
+    VIDEO_MIN_SIDE) in a fresh folder; returns its path and the frames written."""
+    size = int(orbit.img.shape[-1])
+    u8 = np.concatenate([to_uint8_hwc(orbit.img), to_uint8_hwc(depth_to_image(orbit.depth, size))], axis=2)
+    k = max(1, -(-VIDEO_MIN_SIDE // size))
+    if k > 1:
+        u8 = u8.repeat(k, axis=1).repeat(k, axis=2)
+    with user_errors():
+        return write_video(u8, Path(tempfile.mkdtemp(prefix="hub-orbit-")) / name, fps=float(fps)), u8
+
+
 def on_orbit(ctx: Any, model_id: str, seed: float | None, psi: float, pitch: float, fov: float, frames: float,
              fps: float, yaw_range: float, request: Any, progress: gr.Progress | None = None):
     """An orbit as MP4: the image with its depth map beside it, frame by frame."""
@@ -113,13 +131,7 @@ def on_orbit(ctx: Any, model_id: str, seed: float | None, psi: float, pitch: flo
         raise gr.Error(f"Stopped ({e}); no video was written.") from e
     finally:
         STOPS.finish(request, stop)
-    size = int(orbit.img.shape[-1])
-    u8 = np.concatenate([to_uint8_hwc(orbit.img), to_uint8_hwc(depth_to_image(orbit.depth, size))], axis=2)
-    k = max(1, -(-VIDEO_MIN_SIDE // size))
-    if k > 1:
-        u8 = u8.repeat(k, axis=1).repeat(k, axis=2)
-    with user_errors():
-        video = write_video(u8, Path(tempfile.mkdtemp(prefix="hub-orbit-")) / "orbit.mp4", fps=float(fps))
+    video, u8 = _orbit_video(orbit, fps, "orbit.mp4")
     info = (f"**{card.id}** · {len(views)} frames at {float(fps):g} fps, yaw ±{float(yaw_range):g}° · "
             f"image and depth side by side, {u8.shape[2]}×{u8.shape[1]} px · rendered in {orbit.seconds:.1f} s "
             f"({orbit.seconds / len(views):.2f} s per frame)")
@@ -174,3 +186,64 @@ def on_compare(ctx: Any, model_a: str, model_b: str, seed: float | None, psi: fl
              f"\n\nSeed {int(seed)}, ψ {float(psi):g}, yaw {view.yaw:g}°, pitch {view.pitch:g}°; each model at "
              "its own default field of view. Load time is 0 when the model was already in memory.")
     return gallery, table
+
+
+def _photo_target(image: Any, mode: str, G: Any) -> tuple[torch.Tensor, np.ndarray, str]:
+    """The photo at G's resolution as a [1, 3, R, R] tensor, the aligned uint8 image and how it was made."""
+    if image is None:
+        raise gr.Error("Upload a portrait photo first.")
+    if mode not in dict((v, k) for k, v in PHOTO_ALIGN):
+        raise gr.Error("Choose FFHQ alignment or centre crop.")
+    try:
+        with user_errors():
+            face = prepare_target(image, mode, int(G.img_resolution))
+    except AlignmentError as e:
+        raise gr.Error(f"{e} Upload a photo with one clearly visible face, or choose centre crop if it is already "
+                       "a face crop.") from e
+    how = "FFHQ-aligned" if face.method.startswith("ffhq") else "centre-cropped"
+    return image_to_tensor(face.image), face.image, how
+
+
+def on_photo(ctx: Any, model_id: str, image: Any, mode: str, camera: str, yaw: float, pitch: float, steps: float,
+             pti_steps: float, frames: float, fps: float, make_mesh: bool, level: float | None, request: Any,
+             progress: gr.Progress | None = None):
+    """Your photo in 3D: align, invert (camera estimated or given, W fit, optional PTI), then the
+    photo beside its reconstruction and side views, an orbit video and optionally a mesh."""
+    card, G = generator(ctx, model_id, progress)
+    target, aligned, how = _photo_target(image, mode, G)
+    if not 1 <= int(steps or 0) <= PHOTO_MAX_STEPS:
+        raise gr.Error(f"Fitting steps must be between 1 and {PHOTO_MAX_STEPS}.")
+    if not 0 <= int(pti_steps or 0) <= PHOTO_MAX_PTI:
+        raise gr.Error(f"Generator tuning steps must be between 0 and {PHOTO_MAX_PTI} (0: no tuning).")
+    with user_errors():
+        given = _view(yaw, pitch, None) if camera == "given" else None
+        views = orbit_views(int(frames), yaw_range=25.0)
+        options = Photo3DOptions(latent=OptimizeOptions(steps=int(steps), lr=0.05, space="w", w_avg_samples=2000),
+                                 view=given,
+                                 pti=PTIOptions(steps=int(pti_steps)) if int(pti_steps or 0) > 0 else None)
+    device = G.w_avg.device
+    perceptual = default_perceptual(device, models=ctx.models)
+    report = progress_callback(progress)
+    stop = STOPS.start(request)
+    try:
+        with user_errors():
+            fit = invert_in_3d(G, target.to(device), options, perceptual=perceptual, seed=0,
+                               progress=None if report is None else (lambda f, m: report(0.8 * f, m)),
+                               should_stop=stop.is_set)
+            orbit = render_orbit(fit.generator, fit.ws, views, should_stop=stop.is_set,
+                                 progress=None if report is None else (lambda f, m: report(0.8 + 0.15 * f, m)))
+            sides = [render_view(fit.generator, fit.ws, View(y, fit.view.pitch)) for y in (-30.0, 30.0)]
+            glb = None
+            if make_mesh:
+                grid = density_grid(fit.generator, fit.ws, 64, should_stop=stop.is_set)
+                glb = write_glb(extract_mesh(fit.generator, fit.ws, grid, None if level is None else float(level)),
+                                Path(tempfile.mkdtemp(prefix="hub-mesh-")) / f"{card.id}-photo.glb")
+    except (InversionCancelled, RenderCancelled) as e:
+        raise gr.Error(f"Stopped ({e}); nothing was kept.") from e
+    finally:
+        STOPS.finish(request, stop)
+    video, _ = _orbit_video(orbit, fps, "photo-orbit.mp4")
+    gallery = [(aligned, f"your photo ({how})"), (to_uint8_hwc(fit.image)[0], "reconstruction"),
+               (to_uint8_hwc(sides[0].img)[0], "yaw −30°"), (to_uint8_hwc(sides[1].img)[0], "yaw +30°")]
+    info = f"**{card.id}** · {fit.summary()} · perceptual loss: {perceptual.name}"
+    return gallery, video, glb, info

@@ -34,7 +34,7 @@ def client(app) -> Client:
 
 def test_endpoints_are_listed(client: Client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/render_3d", "/orbit_3d", "/mesh_3d", "/compare_3d"} <= names
+    assert {"/render_3d", "/orbit_3d", "/mesh_3d", "/compare_3d", "/photo_3d"} <= names
 
 
 @pytest.mark.parametrize("model, size, fov", [(EG3D_ID, 128, 18.837), (NERF_ID, 32, 12)])
@@ -87,4 +87,58 @@ def test_user_mistakes_come_back_as_sentences(client: Client):
         call(client, NERF_ID, None, 0.7, 0, 0, 12, api_name="/render_3d")
     with pytest.raises(AppError, match="Pick two 3D models"):
         call(client, NERF_ID, None, 1, 0.7, 0, 0, api_name="/compare_3d")
+    assert_still_serving(client)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory) -> Path:
+    """A StyleNeRF render (32 px, yaw 15°) saved as a PNG 'photo': the person is in the model by construction."""
+    from PIL import Image
+
+    from shared.images import to_uint8_hwc
+    from shared.rendering3d import View, latent_for_seed, render_image
+    from tests.tiny3d import tiny_stylenerf
+
+    G = tiny_stylenerf()
+    with torch.no_grad():
+        img = render_image(G, latent_for_seed(G, 3, 0.7), View(15, 0))[0]
+    path = tmp_path_factory.mktemp("photo3d") / "render.png"
+    Image.fromarray(to_uint8_hwc(img)[0]).save(path)
+    return path
+
+
+def test_photo_in_3d_gives_fit_views_orbit_and_mesh(client: Client, photo: Path):
+    import imageio.v2 as imageio
+    import trimesh
+    from gradio_client import handle_file
+
+    gallery, video, glb, info = call(client, NERF_ID, handle_file(str(photo)), "center", "given", 15, 0, 30, 5, 4, 4,
+                                     True, 0.1, api_name="/photo_3d")
+    captions = [g["caption"] for g in gallery]
+    assert captions == ["your photo (centre-cropped)", "reconstruction", "yaw −30°", "yaw +30°"]
+    assert all(png(g["image"]).shape == (32, 32, 3) for g in gallery)
+    path = video["video"] if isinstance(video, dict) else video
+    reader = imageio.get_reader(path, format="FFMPEG")
+    try:
+        assert len([f for f in reader]) == 4
+    finally:
+        reader.close()
+    assert len(trimesh.load(glb, force="mesh").vertices) > 0
+    assert "W fit + PTI" in info and "camera given: yaw +15°" in info and "PSNR" in info
+
+
+def test_photo_in_3d_refuses_bad_input_with_sentences(client: Client, photo: Path, tmp_path: Path):
+    from gradio_client import handle_file
+
+    with pytest.raises(AppError, match="Upload a portrait photo first"):
+        call(client, NERF_ID, None, "center", "estimate", 0, 0, 30, 0, 4, 4, False, 10, api_name="/photo_3d")
+    with pytest.raises(AppError, match="less than minimum value 10"):   # the slider's own range check
+        call(client, NERF_ID, handle_file(str(photo)), "center", "given", 0, 0, 0, 0, 4, 4, False, 10,
+             api_name="/photo_3d")
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+    Image.new("RGB", (300, 300), (128, 128, 128)).save(blank)
+    with pytest.raises(AppError, match=r"(?i)face"):     # FFHQ alignment of a photo with no face
+        call(client, NERF_ID, handle_file(str(blank)), "ffhq", "estimate", 0, 0, 30, 0, 4, 4, False, 10,
+             api_name="/photo_3d")
     assert_still_serving(client)

@@ -175,8 +175,12 @@ def distill(cfg: DistillConfig, run_dir: Path, *, kimg: float, seconds: float | 
     step, nimg, log, seconds_done = 0, 0, [], 0.0
     if ckpt_path.exists():
         st = torch.load(ckpt_path, weights_only=False)  # our own file
-        if st["config"] != asdict(cfg):
+        schedule_free = {k: v for k, v in asdict(cfg).items() if k != "schedule_kimg"}
+        if {k: v for k, v in st["config"].items() if k != "schedule_kimg"} != schedule_free:
             raise ValueError(f"{ckpt_path} was trained with another config; use a new --run-dir")
+        if st["config"]["schedule_kimg"] != cfg.schedule_kimg:
+            progress(f"learning-rate schedule changed from {st['config']['schedule_kimg']:g} "
+                     f"to {cfg.schedule_kimg:g} kimg")
         G.load_state_dict(st["G"]); G_ema.load_state_dict(st["G_ema"]); opt.load_state_dict(st["opt"])
         G.w_avg.copy_(st["w_avg"]); G_ema.w_avg.copy_(st["w_avg"])
         gen.set_state(st["rng"])
@@ -252,12 +256,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Distil the portrait renderer into the demo StyleGAN2 (resumable).")
     ap.add_argument("--run-dir", type=Path, default=Path("runs/demo_distill"))
     ap.add_argument("--kimg", type=float, default=DistillConfig.schedule_kimg)
+    ap.add_argument("--schedule-kimg", type=float, default=DistillConfig.schedule_kimg,
+                    help="length of the cosine learning-rate schedule (may be shortened when resuming)")
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2)))
     ap.add_argument("--export", type=Path, help="write G_ema here (native safetensors) at every evaluation")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    distill(DistillConfig(), args.run_dir, kimg=args.kimg, seconds=args.seconds, export=args.export,
+    distill(DistillConfig(schedule_kimg=args.schedule_kimg), args.run_dir, kimg=args.kimg, seconds=args.seconds, export=args.export,
             progress=lambda s: print(s, flush=True))
 
 
