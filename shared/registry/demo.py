@@ -65,7 +65,7 @@ CARDS: tuple[ModelCard, ...] = (
         arch_config={"size": 64, "style_dim": 128, "n_mlp": 4,
                      "channels": {"4": 256, "8": 192, "16": 128, "32": 96, "64": 48}},
         format="safetensors",
-        tasks=("generation", "mixing", "inversion", "local-editing", "text-editing"),
+        tasks=("generation", "mixing", "inversion", "local-editing", "reposing", "text-editing"),
         sources=(LocalSource(f"{BUNDLE}/generator.safetensors"),),
         sha256="4a4b263722256ed7793a3f7e6dac89cd87579d9f420718c2b3cb6af96f693215",
         size=4699992,

@@ -18,7 +18,7 @@ def _interfacegan(name: str, what: str) -> ModelCard:
         arch="latent-direction",
         arch_config={"space": "w", "w_dim": 512, "for": "stylegan2-ffhq-1024"},
         format="latent-direction",
-        tasks=("local-editing",),
+        tasks=("local-editing",) + (("reposing",) if name == "pose" else ()),
         sources=(LocalSource(f"$HUB_WEIGHTS_DIR/interfacegan_directions/{name}.pt"),),
         sha256=None,
         size=None,

@@ -16,7 +16,7 @@ _STYLEGAN2 = "Karras et al., Analyzing and Improving the Image Quality of StyleG
 _ADA = "Karras et al., Training Generative Adversarial Networks with Limited Data, NeurIPS 2020 (arXiv:2006.06676)"
 _SG3 = "Karras et al., Alias-Free Generative Adversarial Networks, NeurIPS 2021 (arXiv:2106.12423)"
 _NGC = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
-_GEN_TASKS = ("generation", "mixing", "inversion", "local-editing")
+_GEN_TASKS = ("generation", "mixing", "inversion", "local-editing", "reposing")
 _FACE_TASKS = _GEN_TASKS + ("text-editing",)
 
 # The assets made for FFHQ config-f at 1024 px (both its rosinality conversion and NVIDIA's pickle):

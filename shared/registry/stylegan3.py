@@ -28,7 +28,7 @@ _CONFIGS = {"t": "translation equivariant (config T)", "r": "rotation equivarian
 def _card(cfg: str, dataset: str, res: int, what: str) -> ModelCard:
     fname = f"stylegan3-{cfg}-{dataset}-{res}x{res}.pkl"
     faces = dataset.startswith(("ffhq", "metfaces"))
-    tasks = ("generation", "mixing", "inversion") + (("text-editing",) if faces else ())
+    tasks = ("generation", "mixing", "inversion", "reposing") + (("text-editing",) if faces else ())
     return ModelCard(
         id=f"stylegan3-{cfg}-{dataset}-{res}",
         family="stylegan3",

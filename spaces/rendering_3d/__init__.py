@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from shared.rendering3d import DEFAULT_FOV, DEFAULT_LEVEL, FOV_RANGE, MESH_RESOLUTIONS, PITCH_LIMIT, YAW_LIMIT
-from spaces.handlers import gpu
+from spaces.handlers import checked_image_upload, gpu
 from spaces.model_picker import card_summary, default_model, model_choices
 from spaces.rendering_3d import actions
 from spaces.rendering_3d.actions import TASK
@@ -73,9 +73,10 @@ def _view_section(ctx: Any, model, seed, psi, yaw, pitch, fov):
         run = gr.Button("Render", variant="primary", elem_id="r3d-render")
         with gr.Row():
             image = gr.Image(label="Image", format="png", type="numpy", height=320, elem_id="r3d-image",
+                             min_width=240,
                              elem_classes=["pixel-view"])
             depth = gr.Image(label="Depth (near = white)", format="png", type="numpy", height=320,
-                             elem_id="r3d-depth", elem_classes=["pixel-view"])
+                             elem_id="r3d-depth", min_width=240, elem_classes=["pixel-view"])
         info = gr.Markdown(elem_id="r3d-info")
 
     @gpu(duration=60)
@@ -165,8 +166,8 @@ def _photo_section(ctx: Any, model, yaw, pitch, level) -> None:
                     "views, or the yaw/pitch sliders above), optionally the generator is tuned around it (PTI, a "
                     "private copy), then you get the fit, side views, an orbit video and a mesh of that person.")
         with gr.Row():
-            photo = gr.Image(label="Portrait photo", type="numpy", height=280, elem_id="r3d-photo-input",
-                             sources=["upload", "clipboard"])
+            photo = checked_image_upload(gr.Image(label="Portrait photo", type="numpy", height=280,
+                                                  elem_id="r3d-photo-input", sources=["upload", "clipboard"]))
             with gr.Column():
                 align = gr.Radio(actions.PHOTO_ALIGN, value="ffhq", label="Crop")
                 camera = gr.Radio([("Estimate the camera", "estimate"), ("Use the yaw/pitch sliders", "given")],
