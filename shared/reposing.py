@@ -201,11 +201,15 @@ def calibrate_basis(G: nn.Module, basis: PoseBasis, read_pose: PoseReader, *, sa
         plus = apply_direction(G, ws, axis.vector, step, basis.rows).to(dev)
         minus = apply_direction(G, ws, axis.vector, -step, basis.rows).to(dev)
         d = read_pose(G.synthesis(plus, noise_mode="const")) - read_pose(G.synthesis(minus, noise_mode="const"))
-        slope = float(d[:, i].float().mean()) / (2 * step)
+        turns = d[:, i].float() / (2 * step)
+        slope = float(turns.mean())
         slopes[name] = slope
-        if (axis.unit == "°" and slope < 0.1) or abs(slope) < 1e-3:
-            refused[name] = (f"the {name} direction ({axis.source}) barely turns this model's heads on these rows "
-                             f"({slope * step:+.1f}° measured for {step:g} {axis.unit})")
+        agree = float((torch.sign(turns) == math.copysign(1.0, slope)).float().mean())
+        weak = slope < 0.1 if axis.unit == "°" else abs(slope) < 1.0
+        if weak or agree < 0.75:
+            refused[name] = (f"the {name} direction ({axis.source}) does not turn this model's heads consistently "
+                             f"on these rows ({slope * step:+.1f}° on average for {step:g}{axis.unit}, the same way "
+                             f"in {agree:.0%} of {int(samples)} faces)")
             continue
         axes[name] = PoseAxis(name, axis.vector / slope, "°", f"{axis.source}, calibrated")
     if not axes:

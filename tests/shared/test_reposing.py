@@ -38,17 +38,29 @@ def test_repose_moves_only_the_chosen_rows_in_the_vectors_units(sg2):
     assert torch.equal(repose(sg2, ws, basis, {"yaw": 0.0, "pitch": 0.0}), ws)   # zero asks nothing
 
 
+def _ascent(G, reader, axis: int = 0) -> torch.Tensor:
+    """The mean gradient of the reader's `axis` over W (a direction that turns most faces one way)."""
+    ws = ws_from_seeds(G, list(range(200, 216)), 0.7)[:, :1].clone().requires_grad_(True)
+    out = reader(G.synthesis(ws.expand(-1, G.num_ws, -1), noise_mode="const"))[:, axis].sum()
+    (grad,) = torch.autograd.grad(out, ws)
+    return grad.mean(0)[0] / grad.mean(0)[0].norm()
+
+
 def test_calibration_makes_one_unit_one_reader_degree(sg2):
     pixels = 3 * sg2.img_resolution ** 2
-    reader = linear_reader(torch.randn(2, pixels, generator=torch.Generator().manual_seed(1)) / pixels ** 0.5)
-    v = torch.randn(sg2.w_dim, generator=torch.Generator().manual_seed(2)) * 0.05
+    reader = linear_reader(100 * torch.randn(2, pixels, generator=torch.Generator().manual_seed(1)) / pixels ** 0.5)
+    v = _ascent(sg2, reader) * 0.2
     calibrated, slopes, refused = calibrate_basis(sg2, file_pose_basis(sg2, v, rows=None), reader, samples=64)
-    assert refused == {} and calibrated.axes["yaw"].unit == "°"
+    assert refused == {} and calibrated.axes["yaw"].unit == "°" and slopes["yaw"] > 1
     ws = ws_from_seeds(sg2, list(range(100, 164)), 0.7)      # other latents than the calibration's
     with torch.no_grad():
         base = reader(sg2.synthesis(ws, noise_mode="const"))[:, 0].mean()
         moved = reader(repose_image(sg2, ws, calibrated, {"yaw": 1.0})[0])[:, 0].mean()
     assert math.isclose(float(moved - base), 1.0, rel_tol=0.25), float(moved - base)
+    # the same direction turned around is refused on the other axis only when it does not move it
+    both = PoseBasis({"yaw": PoseAxis("yaw", v, "×", "v"), "pitch": PoseAxis("pitch", v * 1e-4, "×", "tiny")}, None)
+    kept, _, refused = calibrate_basis(sg2, both, reader, samples=16)
+    assert set(kept.axes) == {"yaw"} and "pitch direction (tiny) does not turn" in refused["pitch"]
 
 
 def test_calibration_leaves_out_an_axis_the_model_does_not_follow(sg2):
