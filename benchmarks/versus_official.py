@@ -19,11 +19,13 @@ ours is faster). On the CPU both use reference ops (the official code picks them
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
 import sys
 import time
+import types
 from pathlib import Path
 
 import torch
@@ -37,11 +39,9 @@ def _official_class(official: Path):
         raise SystemExit(f"{official} is not a checkout of NVlabs/stylegan3 (no training/networks_stylegan2.py); "
                          f"clone it and check out {PINNED}.")
     sys.path.insert(0, str(official))
-    try:
-        import pkg_resources  # noqa: F401  (the official conv2d_gradfix imports its parse_version)
-    except ModuleNotFoundError:  # setuptools >= 81 dropped it: the same function from `packaging`
-        import types
-
+    if importlib.util.find_spec("pkg_resources") is None:
+        # the official conv2d_gradfix imports pkg_resources.parse_version, which setuptools >= 81
+        # dropped: the same function from `packaging` (an import shim; no numeric effect)
         from packaging.version import parse
         sys.modules["pkg_resources"] = types.SimpleNamespace(parse_version=parse)
     from training.networks_stylegan2 import Generator  # the official module, from DIR

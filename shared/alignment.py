@@ -16,20 +16,19 @@ sentence a user can act on. `dlib` is imported only inside the functions that ne
 from __future__ import annotations
 
 import importlib.util
-import io
 import logging
 import math
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from shared import hub, registry
 from shared.errors import AlignmentError, LandmarkModelMissing
+from shared.images import MAX_IMAGE_SIDE, ImageSource, load_user_image
 
 __all__ = [
     "AlignedFace", "DETECT_MAX_SIDE", "FaceBox", "LANDMARK_MODEL_ID", "LANDMARK_MODEL_LICENSE",
@@ -39,15 +38,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ImageSource = Union[str, os.PathLike, bytes, BinaryIO, Image.Image, np.ndarray]
-
 LANDMARK_MODEL_ID = "dlib-landmarks-68"
 LANDMARK_MODEL_LICENSE = ("Face landmarks: dlib's 68-point model, trained on iBUG 300-W, whose terms exclude "
                           "commercial use.")
-MAX_IMAGE_SIDE = 4096     # uploads are downscaled to this long side before anything else
 DETECT_MAX_SIDE = 1280    # the detector looks at a copy no larger than this (landmarks use the full image)
 MIN_EYE_DISTANCE = 16.0   # px between the eye centres; below this the crop is mostly interpolation
-MIN_IMAGE_SIDE = 16
 _MIN_FACE_PX = 80         # dlib's HOG window without upsampling: faces this wide are found reliably
 _NEAR_EQUAL_AREA = 0.75   # faces at least this fraction of the largest's area count as equally large
 _FAST_BLUR_SIGMA = 8.0
@@ -144,137 +139,7 @@ class AlignedFace:
         return ab * self.output_size - 0.5
 
 
-# ---- loading user images ----------------------------------------------------------------------
-def load_user_image(source: ImageSource, *, max_side: int = MAX_IMAGE_SIDE) -> np.ndarray:
-    """Read an upload into uint8 RGB [H, W, 3], upright and at most `max_side` px on the long side.
-
-    Handles grey (L, 1), palette (P), CMYK (through its ICC profile when it has one), 16-bit and
-    float images (I;16, I, F: 16-bit values scale by 1/257, floats in [0, 1] by 255), EXIF-rotated
-    phone photos (`ImageOps.exif_transpose`) and multi-frame files (first frame). Transparency
-    (RGBA, LA, PA, P with a transparent colour) is composited on white: transparent pixels often
-    hold arbitrary colours, and white is what a viewer shows. Larger images are downscaled with
-    Lanczos (JPEGs decode at a reduced DCT scale first); landmarks and crops then refer to the
-    downscaled image, which at 4096 px still gives a face filling the frame more than 1024 px.
-
-    Args:
-        source: a path, bytes, a binary file object, a PIL image, or an array [H, W], [H, W, 1|3|4]
-            of uint8/uint16/bool/float (arrays are taken as RGB(A), not BGR).
-    Raises:
-        AlignmentError: not an image, damaged or truncated file, too small, too large to decode.
-    """
-    if isinstance(source, np.ndarray):
-        rgb = _array_to_rgb(source)
-    else:
-        rgb = _pil_to_rgb(_open_image(source, max_side))
-    h, w = rgb.shape[:2]
-    if min(h, w) < MIN_IMAGE_SIDE:
-        raise AlignmentError(f"The image is only {w}x{h} px; use a photo at least {MIN_IMAGE_SIDE * 4} px on "
-                             f"each side.")
-    if max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
-    return np.ascontiguousarray(rgb)
-
-
-def _open_image(source: ImageSource, max_side: int) -> Image.Image:
-    """Open, decode (at reduced JPEG scale when large) and turn upright; errors become sentences."""
-    if isinstance(source, Image.Image):
-        return _upright(source)
-    if not isinstance(source, (str, os.PathLike, bytes, bytearray)) and not hasattr(source, "read"):
-        raise AlignmentError(f"Expected an image file or array, got {type(source).__name__}.")
-    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the upload"
-    try:
-        stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
-        img = Image.open(stream)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        raise AlignmentError(f"The file {name} could not be read ({e.strerror}).") from e
-    except UnidentifiedImageError as e:
-        raise AlignmentError(("This file is not an image that can be read; upload a JPEG, PNG or WebP "
-                             "photo (convert iPhone HEIC photos to JPEG first).")) from e
-    except Image.DecompressionBombError as e:
-        raise AlignmentError(f"The image is too large to open safely; downscale it below {max_side} px "
-                             f"on the long side.") from e
-    try:
-        w, h = img.size
-        if img.format == "JPEG" and max(w, h) > max_side:
-            scale = max_side / max(w, h)
-            img.draft(img.mode, (math.ceil(w * scale), math.ceil(h * scale)))
-        img.load()
-        return _upright(img)
-    except Image.DecompressionBombError as e:
-        raise AlignmentError(f"The image is too large to open safely; downscale it below {max_side} px "
-                             f"on the long side.") from e
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-        raise AlignmentError("The image file is damaged or incomplete (truncated); save it again and "
-                             "re-upload it.") from e
-
-
-def _upright(img: Image.Image) -> Image.Image:
-    try:
-        orientation = img.getexif().get(0x0112, 1)
-    except (OSError, SyntaxError, ValueError, TypeError, KeyError):
-        return img  # unreadable EXIF: keep the stored orientation
-    return ImageOps.exif_transpose(img) if orientation not in (None, 1) else img
-
-
-def _pil_to_rgb(img: Image.Image) -> np.ndarray:
-    mode = img.mode
-    if mode == "RGB":
-        return np.asarray(img)
-    if mode.startswith("I;16"):  # 16-bit grey: full range 0..65535
-        return _array_to_rgb(np.rint(np.asarray(img, dtype=np.float64) / 257.0).astype(np.uint8))
-    if mode in ("I", "F"):
-        return _array_to_rgb(np.asarray(img))
-    if mode == "CMYK":
-        return np.asarray(_cmyk_to_rgb(img))
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
-    try:
-        return np.asarray(img.convert("RGB"))
-    except ValueError as e:
-        raise AlignmentError(f"Images in colour mode {mode} are not supported; save the photo as RGB.") from e
-
-
-def _cmyk_to_rgb(img: Image.Image) -> Image.Image:
-    icc = img.info.get("icc_profile")
-    if icc:
-        from PIL import ImageCms
-        try:
-            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            return ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"), outputMode="RGB")
-        except (ImageCms.PyCMSError, OSError) as e:
-            log.debug("CMYK ICC profile unusable (%s); converting without it", e)
-    return img.convert("RGB")
-
-
-def _array_to_rgb(arr: np.ndarray) -> np.ndarray:
-    a = np.asarray(arr)
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or a.size == 0:
-        raise AlignmentError(f"An image array must be [H, W] or [H, W, 3|4], got shape {tuple(a.shape)}.")
-    if a.dtype == np.uint8:
-        u8 = a
-    elif a.dtype == bool:
-        u8 = a.astype(np.uint8) * 255
-    elif np.issubdtype(a.dtype, np.integer):
-        wide = a.astype(np.float64)
-        u8 = np.rint(np.clip(wide / 257.0 if wide.max() > 255 else wide, 0, 255)).astype(np.uint8)
-    elif np.issubdtype(a.dtype, np.floating):
-        f = np.nan_to_num(a.astype(np.float64))
-        u8 = np.rint(np.clip(f * 255.0 if f.max() <= 1.0 else f, 0, 255)).astype(np.uint8)
-    else:
-        raise AlignmentError(f"Image arrays of type {a.dtype} are not supported; use uint8 RGB.")
-    if u8.ndim == 2:
-        return np.repeat(u8[..., None], 3, axis=2)
-    if u8.shape[2] == 4:
-        return _pil_to_rgb(Image.fromarray(np.ascontiguousarray(u8), "RGBA"))
-    return u8
-
-
+# ---- loading user images (shared.images is their home) -----------------------------------
 def _as_rgb(image: ImageSource) -> np.ndarray:
     if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
         return np.ascontiguousarray(image)

@@ -33,6 +33,7 @@ RANGE_NAMES = ("coarse", "middle", "fine")
 COARSE_MAX_PX = 8        # paper: coarse = 4-8 px
 FINE_MIN_PX = 64         # paper: fine = 64 px and up (middle = 16-32 px)
 _RANDOM = re.compile(r"^random(?:\s*[:x×*]\s*(\d+))?$")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also passes '²', which int() refuses
 _ROWS_TOKEN = re.compile(r"^(\d+)(?:-(\d+))?$")
 
 
@@ -65,7 +66,7 @@ def parse_seeds(text: str, *, max_count: int = 64, rng: random.Random | None = N
     seeds: list[int] = []
     for token in filter(None, re.split(r"[,;\s]+", s)):
         lo, sep, hi = token.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
+        if not _DIGITS.fullmatch(lo) or (sep and not _DIGITS.fullmatch(hi)):
             raise InputError(f"Could not read {token!r} as a seed. {SEEDS_HELP}.")
         a, b = int(lo), int(hi) if sep else int(lo)
         if b < a:
@@ -203,14 +204,15 @@ class LayerRange:
 
 
 def stylegan_arch(G: torch.nn.Module) -> str:
-    """'stylegan2' or 'stylegan3': the families whose ws rows these functions understand.
+    """'stylegan1', 'stylegan2' or 'stylegan3': the families whose ws rows these functions understand.
 
     Raises:
         InputError: G is another kind of generator.
     """
     arch = getattr(G, "arch", None)
-    if arch not in ("stylegan2", "stylegan3"):
-        raise InputError(f"Style mixing works with StyleGAN2 and StyleGAN3 models; this model is {arch or 'unknown'}.")
+    if arch not in ("stylegan1", "stylegan2", "stylegan3"):
+        raise InputError(f"Style mixing works with StyleGAN, StyleGAN2 and StyleGAN3 models; this model is "
+                         f"{arch or 'unknown'}.")
     return arch
 
 
@@ -230,7 +232,10 @@ def row_resolutions(G: torch.nn.Module) -> tuple[int, ...]:
     Raises:
         InputError: the model is not a StyleGAN2 or StyleGAN3 generator.
     """
-    if stylegan_arch(G) == "stylegan2":
+    arch = stylegan_arch(G)
+    if arch == "stylegan1":   # rows 2k and 2k+1 drive the two layers at 4 * 2**k px (v1 has no toRGB styles)
+        return tuple(2 ** (2 + i // 2) for i in range(int(G.num_ws)))
+    if arch == "stylegan2":
         res = int(G.img_resolution)
         return tuple(min(2 ** (2 + math.ceil(i / 2)), res) for i in range(int(G.num_ws)))
     syn = G.synthesis

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -33,7 +33,8 @@ from shared.generation import check_noise_mode, input_transform, synthesize
 from shared.images import image_grid, to_uint8_hwc
 from shared.latents import LayerRange, as_cpu_float, check_ws, map_z, resolve_rows, stylegan_arch
 
-__all__ = ["GridResult", "MAX_GRID", "MAX_FRAMES", "mix_styles", "style_mix_images", "style_mixing_grid", "slerp",
+__all__ = ["GridResult", "MAX_GRID", "MAX_FRAMES", "PAPER_FIGURE_BANDS", "mix_styles", "style_mix_images",
+           "style_mixing_grid", "slerp",
            "lerp", "interpolation_path", "interpolate", "write_video", "write_gif"]
 
 MAX_GRID = 6             # most sources and most destinations in one grid
@@ -110,19 +111,28 @@ class GridResult:
     destinations: torch.Tensor  # [D, 3, H, W]
     mixes: torch.Tensor         # [D, S, 3, H, W]: destination i with `rows` from source j
     mixes_ws: torch.Tensor      # [D, S, num_ws, w_dim]
-    rows: tuple[int, ...]       # the ws rows taken from the sources
+    rows: tuple[int, ...]       # the ws rows taken from the sources (the first destination's, per_row: each)
+    per_row: tuple[tuple[int, ...], ...] = ()   # rows taken per destination (one entry per destination)
+
+
+#: The StyleGAN paper's figure 3 (NVlabs/stylegan generate_figures.py): six destinations taking coarse
+#: styles three times, middle styles twice, fine styles once from the sources.
+PAPER_FIGURE_BANDS = ("coarse", "coarse", "coarse", "middle", "middle", "fine")
 
 
 def style_mixing_grid(G: torch.nn.Module, sources_ws: torch.Tensor, destinations_ws: torch.Tensor,
-                      rows: str | LayerRange | Iterable[int | str], *, noise_mode: str = "const",
-                      noise_seed: int = 0, fill: int = 255, progress: Progress | None = None) -> GridResult:
+                      rows: str | LayerRange | Iterable[int | str] | None, *, noise_mode: str = "const",
+                      noise_seed: int = 0, fill: int = 255, progress: Progress | None = None,
+                      per_destination: Sequence[str | LayerRange | Iterable[int | str]] | None = None) -> GridResult:
     """The style-mixing grid of the StyleGAN paper, for up to 6 sources x 6 destinations.
 
     Args:
         sources_ws: [S, num_ws, w_dim], shown across the top; they give the chosen rows.
         destinations_ws: [D, num_ws, w_dim], shown down the left side; they keep the other rows.
-        rows: see `resolve_rows`.
+        rows: see `resolve_rows` (the same for every destination).
         fill: value of the empty top-left cell.
+        per_destination: instead of `rows`, one row choice per destination, as the paper's figure 3
+            (`PAPER_FIGURE_BANDS`: coarse, coarse, coarse, middle, middle, fine).
     Raises:
         InputError: more than 6 sources or destinations, none, wrong shapes, or bad rows.
     """
@@ -131,9 +141,17 @@ def style_mixing_grid(G: torch.nn.Module, sources_ws: torch.Tensor, destinations
     if s > MAX_GRID or d > MAX_GRID:
         raise InputError(f"The grid holds at most {MAX_GRID} sources and {MAX_GRID} destinations; "
                          f"got {s} sources and {d} destinations.")
-    idx = resolve_rows(G, rows)
+    if per_destination is not None:
+        if len(per_destination) != d:
+            raise InputError(f"Give one row choice per destination: {d} destinations, {len(per_destination)} "
+                             "choices.")
+        per_row = tuple(tuple(resolve_rows(G, r)) for r in per_destination)
+    else:
+        per_row = (tuple(resolve_rows(G, rows)),) * d
+    idx = per_row[0]
     mixed = dst[:, None].repeat(1, s, 1, 1)                     # [D, S, num_ws, w_dim]
-    mixed[:, :, list(idx)] = src[None, :, list(idx)].expand(d, -1, -1, -1)
+    for i, take in enumerate(per_row):
+        mixed[i, :, list(take)] = src[:, list(take)]
     all_ws = torch.cat([src, dst, mixed.reshape(d * s, *mixed.shape[2:])])
     images = _synthesize(G, all_ws, noise_mode=noise_mode, noise_seed=noise_seed, progress=progress)
     src_img, dst_img, mix_img = images[:s], images[s:s + d], images[s + d:].reshape(d, s, *images.shape[1:])
@@ -142,7 +160,8 @@ def style_mixing_grid(G: torch.nn.Module, sources_ws: torch.Tensor, destinations
     for i in range(d):                                          # each destination, then its mixes
         tiles += [u8[s + i:s + i + 1], u8[s + d + i * s:s + d + (i + 1) * s]]
     sheet = image_grid(np.concatenate(tiles), columns=s + 1, fill=fill)
-    return GridResult(sheet=sheet, sources=src_img, destinations=dst_img, mixes=mix_img, mixes_ws=mixed, rows=idx)
+    return GridResult(sheet=sheet, sources=src_img, destinations=dst_img, mixes=mix_img, mixes_ws=mixed, rows=idx,
+                      per_row=per_row)
 
 
 # ---- interpolation --------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ Loader = Callable[[ModelCard, "Path | None"], Any]  # (card, weights file or Non
 
 DEFAULT_BUDGET_BYTES = 4 << 30               # HUB_MODEL_BUDGET_MB unset
 DERIVED_MAX_ENTRIES = 256                    # derived-data entries kept (statistics, catalogues, embeddings)
-GENERATOR_ARCHS = frozenset({"stylegan2", "stylegan3", "stylenerf", "eg3d"})
+GENERATOR_ARCHS = frozenset({"stylegan1", "stylegan2", "stylegan3", "stylenerf", "eg3d"})
 
 #: record kind -> loader, as "module:function" and how it is called: "card" = f(card, path),
 #: "path" = f(path). The kind is "<arch>:<format>" when that entry exists, else "<arch>".
@@ -65,11 +65,16 @@ LOADERS: dict[str, tuple[str, str]] = {
     "styleflow-cnf:safetensors": ("shared.demo.flow:load_demo_flow", "path"),
     "styleflow-cnf:torch-state-dict": ("shared.editing.styleflow_edit:official_flow_model", "path"),
     "styleclip-levels-mapper": ("shared.styleclip.mapper:load_mapper_record", "card"),
+    "styleclip-single-mapper": ("shared.styleclip.mapper:load_mapper_record", "card"),
     "demo-predictor": ("shared.demo.predictor:load_predictor", "path"),
     "direction-set": ("shared.demo.directions:load_directions", "path"),
     "latent-direction": ("shared.editing.directions:read_direction_file", "path"),
     "arcface-ir-se": ("shared.inversion.identity:load_arcface", "path"),
     "vgg16": ("shared.inversion.losses:perceptual_loss", "path"),
+    "posewithstyle": ("shared.loaders.posewithstyle:load_posewithstyle", "path"),
+    "posewithstyle-ccm": ("shared.loaders.posewithstyle:load_ccm", "path"),
+    "densepose-uv-lookup": ("shared.loaders.posewithstyle:load_uv_lookup", "path"),
+    "densepose-uv-parts": ("shared.loaders.posewithstyle:load_uv_parts", "path"),
 }
 
 
@@ -88,6 +93,8 @@ def default_loader(card: ModelCard, path: Path | None) -> nn.Module:
         G.init_random_(torch.Generator().manual_seed(card.builtin.seed))
         return G
     G = _resolve("shared.loaders:load_generator")(path)
+    if card.arch == "stylegan1" and (card.arch_config or {}).get("crop"):   # letterboxed data (cars 512x384)
+        G.set_crop(tuple(card.arch_config["crop"]))
     if card.arch == "eg3d" and getattr(G, "arch", None) != "eg3d":  # a local file the user pointed us at
         raise CheckpointError(
             f"{path.name} is a {getattr(G, 'arch', type(G).__name__)} generator, but '{card.id}' is an EG3D "

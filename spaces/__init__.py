@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -31,10 +32,30 @@ def _load_hf_spaces():
             spec.loader.exec_module(module)
         except (ImportError, OSError, RuntimeError, AttributeError) as e:
             sys.modules.pop("_hf_spaces", None)
-            log.warning("Hugging Face's `spaces` package failed to import (%s); ZeroGPU decorators are no-ops", e)
+            _log_not_loaded(_failure_reason(e))
             return None
         return module
     return None
+
+
+def _gradio_half_imported() -> bool:
+    gr = sys.modules.get("gradio")
+    return gr is not None and not hasattr(gr, "Blocks")
+
+
+def _failure_reason(error: BaseException) -> str:
+    """Why Hugging Face's package did not load, as a clause (its own ImportError carries no text)."""
+    if _gradio_half_imported():
+        # The package refuses to load while gradio is importing (gradio imports `spaces` itself).
+        return "gradio was imported before `spaces`, and the package refuses to load inside gradio's own import; " \
+               "import `spaces` first, as app.py does"
+    return str(error) or f"{type(error).__name__} without a message"
+
+
+def _log_not_loaded(reason: str) -> None:
+    # On ZeroGPU this matters (GPU work would run without a GPU); elsewhere the decorators are no-ops anyway.
+    level = logging.WARNING if os.environ.get("SPACES_ZERO_GPU") else logging.INFO
+    log.log(level, "Hugging Face's `spaces` package was not loaded (%s); ZeroGPU decorators are no-ops", reason)
 
 
 _hf = sys.modules.get("_hf_spaces") or _load_hf_spaces()

@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from shared.latent_store import LatentStore
-from spaces.model_picker import card_summary, default_model, model_choices
+from spaces.model_picker import card_summary, default_model, model_choices, picker_info
 
 __all__ = ["FamilySpec", "build_family_tab", "inbox_markdown"]
 
@@ -51,7 +51,7 @@ def build_family_tab(ctx: Any, spec: FamilySpec) -> None:
         with gr.Row():
             with gr.Column():
                 picker = gr.Dropdown(choices, value=first, label="Model",
-                                     info=f"registry models tagged '{spec.key}'" if choices
+                                     info=picker_info(ctx, choices) if choices
                                      else f"no registry model is tagged '{spec.key}' yet",
                                      elem_id=f"{spec.key}-model")
                 about = gr.Markdown(card_summary(ctx.registry.get(first) if first else None))

@@ -12,6 +12,7 @@ import torch
 
 from app import CSS, THEME, build_demo
 from shared.context import HubContext, Settings, create_context
+from spaces.handlers import launch_limits
 
 
 def free_port() -> int:
@@ -35,7 +36,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory, *, env: dict[str, str]
         demo.queue(max_size=ctx.settings.queue_max_size, default_concurrency_limit=1)
         port = free_port()
         demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                    **({"theme": THEME, "css": CSS} if styled else {}))
+                    **launch_limits(), **({"theme": THEME, "css": CSS} if styled else {}))
         try:
             yield f"http://127.0.0.1:{port}/", ctx, demo
         finally:

@@ -51,6 +51,22 @@ SE_REDUCTION = 16
 COARSE_END, MIDDLE_END = 3, 7  # FPN encoders: styles 0-2 read the coarsest map, 3-6 the middle, 7+ the finest
 
 
+def _heads_reach_one(side: int, input_size: int) -> bool:
+    """Whether an input side of `side` px ends at 1 in each style head: the body halves it 4 times
+    (ceil), the coarse/middle/fine heads then apply log2(input_size/16) + 0/1/2 stride-2 convs to the
+    maps at /16, /8, /4."""
+    if side < 16 or side % 16 or side > input_size:
+        return False
+    convs = int(math.log2(input_size // 16))
+    for extra, down in ((0, 16), (1, 8), (2, 4)):
+        n = side // down
+        for _ in range(convs + extra):
+            n = (n + 1) // 2
+        if n != 1:
+            return False
+    return True
+
+
 def n_styles_for_resolution(resolution: int) -> int:
     """Number of W+ rows of a StyleGAN2 generator at `resolution` px: 2*log2(res) - 2 (18 at 1024)."""
     return 2 * int(math.log2(resolution)) - 2
@@ -74,6 +90,9 @@ class EncoderConfig:
                       config (the demo world's e4e), e.g. `widths=(16, 32, 48, 64), blocks=(1, 1, 2, 1)`.
         blocks:       units per stage; None means the official counts (`IR_BLOCKS[num_layers]`, or ResNet34's
                       (3, 4, 6, 3)).
+        input_hw:     (H, W) of the input when it is not input_size x input_size, e.g. (192, 256) for e4e's
+                      cars encoder (official `CarsEncodeTransforms` resize to 192x256 while the style heads
+                      keep their 256-px conv counts). Each side must reach 1x1 in every style head.
     """
 
     encoder_type: str = "GradualStyleEncoder"
@@ -85,6 +104,7 @@ class EncoderConfig:
     input_size: int = 256
     widths: tuple[int, int, int, int] = OFFICIAL_WIDTHS
     blocks: tuple[int, int, int, int] | None = None
+    input_hw: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.encoder_type not in ENCODER_TYPES:
@@ -107,6 +127,16 @@ class EncoderConfig:
             raise ValueError(f"input_size must be 16 * 2^k with k >= 1 (32, 64, ..., 256), got {self.input_size}.")
         if self.input_nc < 1 or self.n_styles < 1 or self.w_dim < 1:
             raise ValueError("input_nc, n_styles and w_dim must be positive.")
+        if self.input_hw is not None:
+            object.__setattr__(self, "input_hw", tuple(int(n) for n in self.input_hw))
+            if len(self.input_hw) != 2 or not all(_heads_reach_one(n, self.input_size) for n in self.input_hw):
+                raise ValueError(f"input_hw {self.input_hw} does not reduce to 1x1 in the style heads of a "
+                                 f"{self.input_size}-px encoder (each side a multiple of 16, at most {self.input_size}).")
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(H, W) of the input the encoder takes."""
+        return self.input_hw or (self.input_size, self.input_size)
 
     @property
     def backbone(self) -> str:
@@ -128,7 +158,7 @@ class EncoderConfig:
     @classmethod
     def from_dict(cls, d: dict) -> EncoderConfig:
         d = dict(d)
-        for key in ("widths", "blocks"):
+        for key in ("widths", "blocks", "input_hw"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -289,9 +319,9 @@ class _StyleEncoder(nn.Module):
 
     def _check_input(self, x: torch.Tensor) -> None:
         cfg = self.config
-        if x.ndim != 4 or x.shape[1] != cfg.input_nc or tuple(x.shape[-2:]) != (cfg.input_size, cfg.input_size):
-            raise ValueError(f"{type(self).__name__} expects input [N, {cfg.input_nc}, {cfg.input_size}, "
-                             f"{cfg.input_size}], got {list(x.shape)}.")
+        h, w = cfg.input_shape
+        if x.ndim != 4 or x.shape[1] != cfg.input_nc or tuple(x.shape[-2:]) != (h, w):
+            raise ValueError(f"{type(self).__name__} expects input [N, {cfg.input_nc}, {h}, {w}], got {list(x.shape)}.")
 
     def _raw_styles(self, x: torch.Tensor, count: int) -> list[torch.Tensor]:
         """Outputs of styles[0..count-1], each [N, w_dim]."""
@@ -323,7 +353,7 @@ class _StyleEncoder(nn.Module):
         return torch.stack(self._raw_styles(x, self.style_count), dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw codes [N, n_styles, w_dim] for input x [N, input_nc, input_size, input_size] in [-1, 1]."""
+        """Raw codes [N, n_styles, w_dim] for input x [N, input_nc, *config.input_shape] in [-1, 1]."""
         if not self.progressive:
             return self.style_outputs(x)
         used = min(self.progressive_stage + 1, self.style_count)

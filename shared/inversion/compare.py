@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -205,7 +206,8 @@ def encoder_availability(model_id: str | None = None) -> dict[str, str | None]:
     for key in ENCODER_RECORDS:
         record = records.get(key)
         if record is None:
-            out[key] = f"No {METHOD_LABELS[key]} encoder is trained for {model_id}; choose another method."
+            out[key] = (f"No {METHOD_LABELS[key].removesuffix(' encoder')} encoder is trained for {model_id}; "
+                        f"choose another method.")
             continue
         card = registry.get(record)
         try:
@@ -360,7 +362,8 @@ def load_latent_file(path: str | os.PathLike) -> tuple[torch.Tensor, str, str]:
     name = Path(path).name
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, pickle.UnpicklingError) as e:
+    except (OSError, RuntimeError, EOFError, ValueError, TypeError, AttributeError, pickle.UnpicklingError,
+            KeyError, IndexError, struct.error, AssertionError) as e:  # the last four: damaged streams (fuzzed)
         raise InputError(f"{name} is not a latent file saved by this hub (a .pt with ws, model_id and method).") from e
     if not isinstance(data, dict) or not isinstance(data.get("ws"), torch.Tensor) \
             or not isinstance(data.get("model_id"), str):

@@ -3,7 +3,8 @@
 The format is recognised from the file's content, never its extension:
 rosinality `.pt` (github.com/rosinality/stylegan2-pytorch), pSp / e4e / ReStyle checkpoints
 (their `decoder.*` StyleGAN2), NVlabs persistence pickles (StyleGAN2-ADA, StyleGAN3, EG3D, StyleNeRF; read
-by a restricted unpickler that executes nothing), our own safetensors format (weights +
+by a restricted unpickler that executes nothing), the TensorFlow pickles of NVlabs/stylegan and
+NVlabs/stylegan2 (`tf_pickle.py`, read without TensorFlow, executing nothing), our own safetensors format (weights +
 JSON config in the header), and bare state dicts in safetensors (such as the official
 parity vectors). Errors a user can cause come back as one `CheckpointError` sentence.
 """
@@ -28,7 +29,9 @@ from shared.loaders.native import NATIVE_KEY, generator_from_native
 from shared.loaders.nvlabs_eg3d import config_from_eg3d_kwargs, eg3d_from_nvlabs, eg3d_from_persistent, is_nvlabs_eg3d
 from shared.loaders.nvlabs_pickle import read_nvlabs_pickle
 from shared.loaders.nvlabs_stylegan2 import is_nvlabs_stylegan2, stylegan2_from_nvlabs
+from shared.loaders.posewithstyle import is_ccm_state_dict, is_posewithstyle_state_dict
 from shared.loaders.rosinality import generator_from_rosinality, is_rosinality_state_dict
+from shared.loaders.tf_pickle import generator_from_tf, is_tf_pickle_head, read_tf_pickle
 
 __all__ = ["assign_strict", "file_format", "generator_from_persistent", "load_encoder", "load_generator", "sniff_format",
            "torch_load_weights"]
@@ -42,7 +45,7 @@ def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Modul
         path_or_file: a path or a binary file object (seekable).
 
     Returns:
-        A StyleGAN2, StyleGAN3 or EG3D generator on the CPU, float32, eval mode, no gradients.
+        A StyleGAN (v1), StyleGAN2, StyleGAN3, StyleNeRF or EG3D generator on the CPU, float32, eval mode, no gradients.
 
     Raises:
         CheckpointError: with one sentence saying what is wrong and what to do.
@@ -60,9 +63,22 @@ def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Modul
     if kind in ("zip", "legacy-torch"):
         return _from_torch_object(torch_load_weights(path_or_file, kind), name)
     if kind == "pickle":
+        if is_tf_pickle_head(_read_prefix(path_or_file, 4096)):   # TF pickles name their Network class first
+            return generator_from_tf(read_tf_pickle(path_or_file))
         return _from_nvlabs_pickle(path_or_file)
     raise CheckpointError(f"{Path(name).name} is not a checkpoint format we know (rosinality .pt, "
-                          "pSp/e4e .pt, NVlabs .pkl or .safetensors).")
+                          "pSp/e4e .pt, NVlabs .pkl (PyTorch or TensorFlow) or .safetensors).")
+
+
+def _read_prefix(src, n: int) -> bytes:
+    """The first `n` bytes of a path or seekable file (its position is kept)."""
+    if isinstance(src, (str, os.PathLike)):
+        with open(src, "rb") as f:
+            return f.read(n)
+    pos = src.tell()
+    data = src.read(n)
+    src.seek(pos)
+    return data
 
 
 # ---- torch.save files ------------------------------------------------------------------------
@@ -70,6 +86,13 @@ def load_generator(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Modul
 def _from_torch_object(obj, name: str) -> torch.nn.Module:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{Path(name).name} holds a {type(obj).__name__}, not a dict of weights.")
+    for key in ("g_ema", "g"):
+        sd = obj.get(key)
+        if isinstance(sd, dict) and (is_posewithstyle_state_dict(sd) or is_ccm_state_dict(sd)):
+            raise CheckpointError(f"{Path(name).name} is a Pose with Style checkpoint (a reposing network, not a "
+                                  "StyleGAN generator); use it in the Reposing tab through its registry record "
+                                  "(posewithstyle-deepfashion-512 / posewithstyle-ccm-deepfashion), or "
+                                  "shared.loaders.posewithstyle.load_posewithstyle / load_ccm.")
     if "g_ema" in obj:
         return generator_from_rosinality(obj["g_ema"], obj.get("latent_avg"))
     if "state_dict" in obj and isinstance(obj["state_dict"], dict):

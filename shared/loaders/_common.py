@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import struct
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,10 +80,15 @@ def torch_load_weights(src: str | os.PathLike | BinaryIO, kind: str) -> object:
         raise
     except pickle.UnpicklingError as e:
         raise CheckpointError(f"The checkpoint holds Python objects outside plain weights, which we refuse to "
-                              f"unpickle for safety ({str(e).splitlines()[0][:160]}).") from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointError(f"The checkpoint is truncated or corrupted ({str(e).splitlines()[0][:120]}); "
+                              f"unpickle for safety ({_first_line(e)[:160]}).") from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError,
+            KeyError, IndexError, struct.error, ValueError, AssertionError) as e:  # damaged streams (fuzzed)
+        raise CheckpointError(f"The checkpoint is truncated or corrupted ({_first_line(e)[:120]}); "
                               "download it again.") from e
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
 
 
 def check_state_dict(own: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor], arch: str) -> None:

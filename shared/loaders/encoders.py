@@ -13,6 +13,10 @@ classes hard-code 3; without the key, ReStyle's own classes default to 6 and the
 remaining architecture (IR depth, SE or not, widths, input size) is read off the weight shapes, so
 reduced encoders built through `EncoderConfig` load too; opts and weights must agree, else a
 `CheckpointError` says which.
+
+The input shape follows the official transforms of `opts['dataset_type']`: 256x256, except the
+cars encoders (`cars_encode`, e.g. the official `e4e_cars_encode.pt`: 512-px generator, 16 styles),
+whose `CarsEncodeTransforms` resize to 192x256 (HxW); `EncoderConfig.input_hw` carries that.
 """
 from __future__ import annotations
 
@@ -38,6 +42,9 @@ __all__ = ["EncoderCheckpoint", "config_from_encoder_state_dict", "encoder_from_
            "load_encoder", "load_encoder_checkpoint"]
 
 _E4E_REPO_TYPES = {"Encoder4Editing"}  # e4e's own classes: 3 input channels whatever opts say
+#: opts['dataset_type'] -> (H, W) of the official inference transform, where it is not square
+#: (e4e and ReStyle `configs/transforms_config.py: CarsEncodeTransforms`)
+INPUT_HW_BY_DATASET = {"cars_encode": (192, 256)}
 _UNSUPPORTED = {  # official classes we do not implement, with what they are
     "BackboneEncoderUsingLastLayerIntoW": "pSp's W-space ablation encoder",
     "BackboneEncoderUsingLastLayerIntoWPlus": "pSp's W+ ablation encoder",
@@ -70,7 +77,8 @@ def load_encoder(path_or_file: str | os.PathLike | BinaryIO) -> torch.nn.Module:
 
     Returns:
         The encoder module on the CPU, float32, eval mode, no gradients. `forward(x)` takes
-        [N, input_nc, 256, 256] in [-1, 1] (ReStyle: image and current reconstruction, 6 channels)
+        [N, input_nc, 256, 256] in [-1, 1] ([N, 3, 192, 256] for the cars encoders; see
+        `config.input_shape`) (ReStyle: image and current reconstruction, 6 channels)
         and returns the raw codes [N, n_styles, 512], before `latent_avg` and ReStyle's iterations.
 
     Raises:
@@ -139,6 +147,13 @@ def encoder_from_checkpoint(ckpt: object, name: str = "the checkpoint") -> Encod
         raise CheckpointError(f"Unknown encoder_type {encoder_type!r} in {name}; supported: "
                               f"{', '.join(ENCODER_TYPES)}.")
     cfg = config_from_encoder_state_dict(encoder_type, enc)
+    input_hw = INPUT_HW_BY_DATASET.get(opts.get("dataset_type"))
+    if input_hw is not None:
+        try:
+            cfg = EncoderConfig.from_dict({**cfg.to_dict(), "input_hw": input_hw})
+        except ValueError as e:
+            raise CheckpointError(f"{name}: dataset_type {opts['dataset_type']!r} means {input_hw[0]}x{input_hw[1]} "
+                                  f"inputs, which this encoder's style heads cannot take ({e}).") from e
     _check_opts(cfg, opts, name)
     encoder = _build_loaded(cfg, enc)
     return EncoderCheckpoint(encoder, cfg, encoder_latent_avg(ckpt, cfg.n_styles, cfg.w_dim), dict(opts))

@@ -12,6 +12,8 @@ import torch
 from safetensors.torch import save_file
 
 from shared.archs.eg3d import EG3DConfig, EG3DGenerator
+from shared.archs.posewithstyle import CCMConfig, CoordinateCompletion, PoseWithStyleConfig, PoseWithStyleGenerator
+from shared.archs.stylegan1 import StyleGAN1Config, StyleGAN1Generator
 from shared.archs.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from shared.archs.stylegan3 import StyleGAN3Config, StyleGAN3Generator
 from shared.archs.stylenerf import StyleNeRFConfig, StyleNeRFGenerator
@@ -25,6 +27,8 @@ NATIVE_KEY = "stylegan_hub"
 
 
 def _arch_classes(arch: str):
+    if arch == "stylegan1":
+        return StyleGAN1Config, StyleGAN1Generator
     if arch == "stylegan2":
         return StyleGAN2Config, StyleGAN2Generator
     if arch == "stylegan3":
@@ -33,7 +37,11 @@ def _arch_classes(arch: str):
         return EG3DConfig, EG3DGenerator
     if arch == "stylenerf":
         return StyleNeRFConfig, StyleNeRFGenerator
-    raise CheckpointError(f"Unknown architecture {arch!r} in the file's config (known: stylegan2, stylegan3, eg3d, stylenerf).")
+    if arch == "posewithstyle":
+        return PoseWithStyleConfig, PoseWithStyleGenerator
+    if arch == "posewithstyle-ccm":
+        return CCMConfig, CoordinateCompletion
+    raise CheckpointError(f"Unknown architecture {arch!r} in the file's config (known: stylegan1, stylegan2, stylegan3, eg3d, stylenerf, posewithstyle, posewithstyle-ccm).")
 
 
 def save_native(G: torch.nn.Module, path: str | Path, *, source: str = "",
@@ -41,7 +49,7 @@ def save_native(G: torch.nn.Module, path: str | Path, *, source: str = "",
     """Write `G` as `.safetensors` with its config in the header (tensors stored as `dtype`;
     loading always gives float32 modules). Returns the path."""
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in G.state_dict().items()}
-    if "w_avg" not in tensors and "mapping.w_avg" not in tensors:
+    if "w_avg" not in tensors and "mapping.w_avg" not in tensors and hasattr(G, "w_avg"):  # reposing nets have none
         tensors["w_avg"] = G.w_avg.detach().to("cpu", torch.float32).contiguous()
     meta = {"format_version": FORMAT_VERSION, "arch": G.arch, "config": G.config.to_dict(), "source": source}
     path = Path(path)

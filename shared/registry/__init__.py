@@ -2,7 +2,7 @@
 
 The design follows timm's registry (huggingface/pytorch-image-models `_registry.py`): records live
 as data, one file per family (`stylegan2.py`, `stylegan3.py`, `encoders.py`, `auxiliary.py`,
-`stylenerf.py`, `eg3d.py`, `demo.py`), each exporting `CARDS`; this module registers them and
+`stylenerf.py`, `eg3d.py`, `demo.py`, `stylegan1.py`), each exporting `CARDS`; this module registers them and
 answers look-ups, including a record's companions (`companion(model_id, "predictor")`: the records
 made for a generator). Downloading and verifying is `shared.hub`; loading and caching is
 `shared.model_cache`. Command line: `python -m shared.registry list|download ID|verify ID|path ID`.
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from shared.registry import auxiliary, demo, editing, encoders, eg3d, styleclip, stylegan2, stylegan3, stylenerf
+from shared.registry import (auxiliary, demo, editing, encoders, eg3d, posewithstyle, styleclip, stylegan1, stylegan2,
+                             stylegan3, stylenerf)
 from shared.registry._card import (
     ARCHS, COMPANION_KINDS, FORMATS, PLURAL_COMPANIONS, TASKS, BuiltinSource, HubSource, LocalSource, ModelCard,
     Source, env_var_for,
@@ -105,7 +106,8 @@ def companions(model_id: str | None, kind: str) -> tuple[str, ...]:
     return tuple(value) if kind in PLURAL_COMPANIONS else (value,)
 
 
-for _module in (demo, stylegan2, stylegan3, encoders, stylenerf, eg3d, editing, styleclip, auxiliary):
+for _module in (demo, stylegan2, stylegan1, stylegan3, encoders, stylenerf, eg3d, editing, styleclip, auxiliary,
+                posewithstyle):
     for _record in _module.CARDS:
         register(_record)
 del _module, _record

@@ -23,6 +23,7 @@ __all__ = [
 FORMATS = frozenset({
     "rosinality-pt",          # torch.save({'g_ema': state_dict, 'latent_avg': [w_dim]})
     "nvlabs-pkl",             # NVlabs persistence pickle ({'G_ema': ..., ...})
+    "tf-pkl",                 # NVlabs TensorFlow pickle: (G, D, Gs) dnnlib.tflib Networks (stylegan, stylegan2)
     "psp-pt",                 # pSp / e4e / ReStyle: {'state_dict', 'opts', 'latent_avg'}
     "safetensors",            # our own format: safetensors weights + JSON config
     "builtin",                # weights made deterministically in code (no file)
@@ -34,16 +35,18 @@ FORMATS = frozenset({
     "styleclip-mapper-pt",    # StyleCLIP mapper: torch.save({'state_dict': mapper.* (+decoder.*), 'opts'})
     "npy",                    # a plain NumPy array file (StyleCLIP's fs3.npy relevance matrix)
     "numpy-pickle",           # a pickle of NumPy arrays only (StyleCLIP's S_mean_std), read with a restricted unpickler
+    "posewithstyle-pt",       # Pose with Style: torch.save({'g_ema': ...} or {'g': ...}), read with weights_only=True
 })
 
 # Architectures a record may name (`arch` field).
 ARCHS = frozenset({
-    "stylegan2", "stylegan3", "stylenerf", "eg3d",
+    "stylegan1", "stylegan2", "stylegan3", "stylenerf", "eg3d",
     "e4e", "psp", "restyle-psp", "restyle-e4e",
     "dlib-shape-predictor", "vgg16", "clip-vit", "open-clip", "arcface-ir-se",
     "styleflow-cnf", "latent-direction",
-    "styleclip-levels-mapper", "styleclip-relevance", "stylespace-stats",
+    "styleclip-levels-mapper", "styleclip-single-mapper", "styleclip-relevance", "stylespace-stats",
     "demo-predictor", "direction-set",
+    "posewithstyle", "posewithstyle-ccm", "densepose-uv-lookup", "densepose-uv-parts",
 })
 
 # Companion kinds a generator record may name (`companions` field): the records made for it.
@@ -56,6 +59,9 @@ COMPANION_KINDS = frozenset({
     "mappers",           # StyleCLIP latent mappers trained for it (several)
     "relevance",         # a StyleCLIP channel relevance matrix made for it
     "stylespace-stats",  # StyleSpace channel statistics measured on it
+    "ccm",               # the coordinate-completion model a Pose with Style generator needs
+    "uv-lookup",         # the DensePose UV lookup table its IUV inputs are read with
+    "uv-parts",          # the UV atlas's part map (Pose with Style garment transfer)
 })
 PLURAL_COMPANIONS = frozenset({"mappers"})
 

@@ -91,4 +91,26 @@ CARDS: tuple[ModelCard, ...] = (
                     "the Hub: download restyle_e4e_ffhq_encode.pt from the ReStyle README.",
         manual_url="https://github.com/yuval-alaluf/restyle-encoder#pretrained-models",
     ),
+    ModelCard(
+        id="e4e-cars-encode",
+        family="encoders",
+        arch="e4e",
+        arch_config={"encoder_type": "Encoder4Editing", "input_size": 256, "input_hw": [192, 256],
+                     "decoder_size": 512, "n_styles": 16, "dataset_type": "cars_encode"},
+        format="psp-pt",
+        tasks=("encoding",),
+        sources=(LocalSource("$HUB_WEIGHTS_DIR/e4e_cars_encode.pt"),),
+        sha256=None,
+        size=None,
+        license=f"MIT (encoder code and weights); {_NVIDIA_DECODER}",
+        paper="Tov et al., Designing an Encoder for StyleGAN Image Manipulation, SIGGRAPH 2021 "
+              "(arXiv:2102.02766)",
+        official_repo="https://github.com/omertov/encoder4editing",
+        resolution=512,
+        description="e4e encoder for Stanford Cars with its StyleGAN2 cars-512 decoder (16 styles); takes "
+                    "192x256 (HxW) inputs, as the official CarsEncodeTransforms resize them. Not on the Hub: "
+                    "download e4e_cars_encode.pt from the e4e README. Inversion in the hub's tab needs a cars "
+                    "generator record, which the hub does not have, so it is offered for encoding only.",
+        manual_url="https://github.com/omertov/encoder4editing#pretrained-models",
+    ),
 )

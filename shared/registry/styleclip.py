@@ -107,4 +107,31 @@ def _mapper_card(stem: str, prompt: str, no_fine: bool) -> ModelCard:
 
 MAPPER_CARDS: tuple[ModelCard, ...] = tuple(_mapper_card(*m) for m in _MAPPERS)
 
-CARDS: tuple[ModelCard, ...] = GLOBAL_CARDS + MAPPER_CARDS
+# StyleCLIP's second mapper architecture (`--mapper_type SingleMapper`: one MLP over all 18 rows). No
+# official SingleMapper checkpoint is published; this record is for one trained with the official
+# `mapper/scripts/train.py --mapper_type SingleMapper --description "<prompt>"`, saved as the
+# official `{'state_dict': mapper.mapping.mapping.*, 'opts'}`; the prompt is read from its opts.
+SINGLE_MAPPER_CARDS: tuple[ModelCard, ...] = (
+    ModelCard(
+        id="styleclip-single-mapper-ffhq",
+        family="editing",
+        arch="styleclip-single-mapper",
+        arch_config={"prompt": "", "for": "stylegan2-ffhq-1024", "w_dim": 512, "layers": 4,
+                     "mapper_type": "SingleMapper", "strength": 0.1},
+        format="styleclip-mapper-pt",
+        tasks=("text-editing",),
+        sources=(LocalSource("$HUB_WEIGHTS_DIR/styleclip/mappers/single_mapper.pt"),),
+        sha256=None,
+        size=None,
+        license="MIT (StyleCLIP repository)",
+        paper=_PAPER,
+        official_repo=_REPO,
+        resolution=None,
+        description="A StyleCLIP SingleMapper (one mapping over all W+ rows) for StyleGAN2 FFHQ config-f, trained "
+                    "with the official mapper script (`--mapper_type SingleMapper`); its prompt is the file's "
+                    "opts['description']. Edit w + 0.1·M(w).",
+        manual_url=f"{_REPO}/blob/main/mapper/scripts/train.py",
+    ),
+)
+
+CARDS: tuple[ModelCard, ...] = GLOBAL_CARDS + MAPPER_CARDS + SINGLE_MAPPER_CARDS

@@ -1,5 +1,6 @@
-"""StyleCLIP's latent mapper (Patashnik et al., ICCV 2021, orpatashnik/StyleCLIP@f87a47f7
-`mapper/latent_mappers.py: LevelsMapper`), its checkpoints, and the edit w' = w + 0.1·M(w).
+"""StyleCLIP's latent mappers (Patashnik et al., ICCV 2021, orpatashnik/StyleCLIP@f87a47f7
+`mapper/latent_mappers.py: LevelsMapper, SingleMapper`), their checkpoints, and the edit
+w' = w + 0.1·M(w).
 
 The mapper is three small MLPs on the rows of W+: rows 0-3 (coarse), 4-7 (medium) and 8-end
 (fine); the same boundaries are used for generators with fewer rows (the demo generator has 10).
@@ -10,6 +11,10 @@ normalises over dim 1 of the [N, rows, w_dim] slice, i.e. across the *rows*, and
 fused leaky ReLU broadcasts over the last dim. A level switched off (official `no_coarse_mapper`,
 `no_medium_mapper`, `no_fine_mapper`) outputs zeros for its rows. State-dict keys are the
 official ones (`course_mapping` sic, `medium_mapping`, `fine_mapping`, `.mapping.{1..layers}`).
+
+The second official architecture, `mapper_type='SingleMapper'`, is one such MLP over all rows of
+W+ at once (so its PixelNorm spans every row); its keys are `mapping.mapping.{1..layers}.*`
+(`mapper.mapping.mapping.*` in a full checkpoint). `MapperConfig.mapper_type` says which one.
 
 Files: official checkpoints, `torch.save({'state_dict': {'mapper.*', 'decoder.*'}, 'opts'})`, are
 read with `torch.load(weights_only=True)`; `opts` is normally `vars(argparse options)` (plain
@@ -39,8 +44,8 @@ from shared import hub, registry
 from shared.errors import CheckpointError, InputError
 from shared.loaders import file_format, torch_load_weights
 
-__all__ = ["LEVELS", "LevelsMapper", "MapperConfig", "apply_mapper", "companion_mappers", "demo_mappers",
-           "edit_with_mapper", "load_mapper", "load_mapper_record", "mapper_from_checkpoint", "mapper_from_state_dict",
+__all__ = ["LEVELS", "MAPPER_TYPES", "LevelsMapper", "MapperConfig", "SingleMapper", "apply_mapper", "build_mapper",
+           "companion_mappers", "demo_mappers", "edit_with_mapper", "load_mapper", "load_mapper_record", "mapper_from_checkpoint", "mapper_from_state_dict",
            "save_mapper"]
 
 #: level name, official module name, first row, end row (None: to the last row)
@@ -50,17 +55,25 @@ OFFICIAL_STRENGTH = 0.1          # mapper/scripts/inference.py: w + 0.1 * mapper
 HEADER_KEY = "stylegan_hub_mapper"
 FORMAT_VERSION = 1
 _KEY = re.compile(r"^(course|medium|fine)_mapping\.mapping\.(\d+)\.(weight|bias)$")
+_SINGLE_KEY = re.compile(r"^mapping\.mapping\.(\d+)\.(weight|bias)$")
+MAPPER_TYPES = ("LevelsMapper", "SingleMapper")   # the official `--mapper_type` values
 
 
 @dataclass(frozen=True)
 class MapperConfig:
-    """Shape of a LevelsMapper. The official one is `MapperConfig()` (512-d, 4 layers, 3 levels)."""
+    """Shape of a mapper. The official LevelsMapper is `MapperConfig()` (512-d, 4 layers, 3 levels);
+    the official SingleMapper is `MapperConfig(mapper_type="SingleMapper")` (levels then unused)."""
     w_dim: int = 512                                    # latent width
     layers: int = 4                                     # EqualLinear layers per level
     levels: tuple[str, ...] = ("coarse", "medium", "fine")   # levels that have a sub-mapper
     lr_mul: float = 0.01                                # EqualLinear learning-rate multiplier
+    mapper_type: str = "LevelsMapper"                   # one of MAPPER_TYPES
 
     def __post_init__(self) -> None:
+        if self.mapper_type not in MAPPER_TYPES:
+            raise ValueError(f"mapper_type must be one of {MAPPER_TYPES}, got {self.mapper_type!r}")
+        if self.mapper_type == "SingleMapper":
+            object.__setattr__(self, "levels", ("coarse", "medium", "fine"))   # every row is mapped
         object.__setattr__(self, "levels", tuple(self.levels))
         unknown = set(self.levels) - {name for name, *_ in LEVELS}
         if unknown or not self.levels:
@@ -73,11 +86,11 @@ class MapperConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> MapperConfig:
-        known = {"w_dim", "layers", "levels", "lr_mul"}
+        known = {"w_dim", "layers", "levels", "lr_mul", "mapper_type"}
         return cls(**{k: (tuple(v) if k == "levels" else v) for k, v in d.items() if k in known})
 
     def official_opts(self) -> dict:
-        """The official `no_*_mapper` flags of this config."""
+        """The official `no_*_mapper` flags of this config (a SingleMapper ignores them: all False)."""
         return {f"no_{name}_mapper": name not in self.levels for name, *_ in LEVELS}
 
 
@@ -109,6 +122,15 @@ class EqualLinear(nn.Module):
         return fused_leaky_relu(F.linear(x, self.weight * self.scale), self.bias * self.lr_mul)
 
 
+@torch.no_grad()
+def _official_init(module: nn.Module, generator: torch.Generator) -> None:
+    """rosinality's EqualLinear init for every layer of `module`: weight ~ N(0, 1) / lr_mul, bias 0."""
+    for m in module.modules():
+        if isinstance(m, EqualLinear):
+            m.weight.copy_(torch.randn(m.weight.shape, generator=generator) / m.lr_mul)
+            m.bias.zero_()
+
+
 class _Level(nn.Module):
     """One level: `mapping` = Sequential(PixelNorm, EqualLinear × layers) (official key layout)."""
 
@@ -131,6 +153,8 @@ class LevelsMapper(nn.Module):
 
     def __init__(self, config: MapperConfig = MapperConfig(), *, generator: torch.Generator | None = None):
         super().__init__()
+        if config.mapper_type != "LevelsMapper":
+            raise ValueError(f"LevelsMapper needs mapper_type 'LevelsMapper', got {config.mapper_type!r}")
         self.config = config
         for name, module_name, _, _ in LEVELS:
             if name in config.levels:
@@ -141,13 +165,9 @@ class LevelsMapper(nn.Module):
     def w_dim(self) -> int:
         return self.config.w_dim
 
-    @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator) -> None:
         """Official initialisation from `generator`: weight ~ N(0, 1) / lr_mul, bias = 0."""
-        for m in self.modules():
-            if isinstance(m, EqualLinear):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=generator) / m.lr_mul)
-                m.bias.zero_()
+        _official_init(self, generator)
 
     def forward(self, ws: Tensor) -> Tensor:
         if ws.ndim != 3 or ws.shape[2] != self.w_dim:
@@ -160,6 +180,40 @@ class LevelsMapper(nn.Module):
             else:
                 parts.append(torch.zeros_like(rows))
         return torch.cat(parts, dim=1)
+
+
+class SingleMapper(nn.Module):
+    """StyleCLIP's SingleMapper: one PixelNorm + EqualLinear MLP over all rows, ws [N, num_ws, w_dim]
+    -> residual [N, num_ws, w_dim]. `mapping` is the official `Mapper` (keys `mapping.mapping.<i>.*`).
+
+    Args:
+        config:    MapperConfig with mapper_type "SingleMapper".
+        generator: torch.Generator for the official initialisation; None uses a fixed seed 0.
+    """
+
+    def __init__(self, config: MapperConfig = MapperConfig(mapper_type="SingleMapper"), *,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if config.mapper_type != "SingleMapper":
+            raise ValueError(f"SingleMapper needs mapper_type 'SingleMapper', got {config.mapper_type!r}")
+        self.config = config
+        self.mapping = _Level(config.w_dim, config.layers, config.lr_mul)
+        _official_init(self, generator if generator is not None else torch.Generator().manual_seed(0))
+
+    @property
+    def w_dim(self) -> int:
+        return self.config.w_dim
+
+    def forward(self, ws: Tensor) -> Tensor:
+        if ws.ndim != 3 or ws.shape[2] != self.w_dim:
+            raise InputError(f"The mapper needs latents [N, num_ws, {self.w_dim}], got {list(ws.shape)}.")
+        return self.mapping(ws)
+
+
+def build_mapper(config: MapperConfig, *, generator: torch.Generator | None = None) -> nn.Module:
+    """The mapper class `config.mapper_type` names (LevelsMapper or SingleMapper), initialised."""
+    cls = SingleMapper if config.mapper_type == "SingleMapper" else LevelsMapper
+    return cls(config, generator=generator)
 
 
 def apply_mapper(mapper: nn.Module, ws: Tensor, strength: float = OFFICIAL_STRENGTH) -> Tensor:
@@ -200,49 +254,61 @@ def edit_with_mapper(G: nn.Module, mapper: nn.Module, ws: Tensor,
 
 # ---- state dicts and official checkpoints ----------------------------------------------------------
 def _config_from_keys(sd: Mapping[str, Tensor], name: str) -> MapperConfig:
+    single = any(_SINGLE_KEY.match(k) for k in sd)
     layers: dict[str, set[int]] = {}
     w_dim = None
     for key, value in sd.items():
-        m = _KEY.match(key)
+        m = _SINGLE_KEY.match(key) if single else _KEY.match(key)
         if m is None:
-            raise CheckpointError(f"{name}: unexpected mapper weight {key!r} (a LevelsMapper has "
-                                  "course_/medium_/fine_mapping.mapping.<i>.weight/bias).")
-        level = "coarse" if m.group(1) == "course" else m.group(1)
-        layers.setdefault(level, set()).add(int(m.group(2)))
-        if m.group(3) == "weight":
+            raise CheckpointError(
+                f"{name}: unexpected mapper weight {key!r} (a " + (
+                    "SingleMapper has mapping.mapping.<i>.weight/bias only)." if single else
+                    "LevelsMapper has course_/medium_/fine_mapping.mapping.<i>.weight/bias)."))
+        groups = ("all",) + m.groups() if single else m.groups()
+        level = "coarse" if groups[0] == "course" else groups[0]
+        layers.setdefault(level, set()).add(int(groups[1]))
+        if groups[2] == "weight":
             if value.ndim != 2 or value.shape[0] != value.shape[1]:
                 raise CheckpointError(f"{name}: {key} has shape {list(value.shape)}; the mapper's layers are square.")
             w_dim = w_dim or int(value.shape[1])
     if not layers or w_dim is None:
-        raise CheckpointError(f"{name} holds no StyleCLIP LevelsMapper weights.")
+        raise CheckpointError(f"{name} holds no StyleCLIP LevelsMapper or SingleMapper weights.")
     counts = {len(v) for v in layers.values()}
     if len(counts) != 1 or any(v != set(range(1, len(v) + 1)) for v in layers.values()):
         raise CheckpointError(f"{name}: the levels have different or gapped layer lists {sorted(layers.items())}.")
+    if single:
+        return MapperConfig(w_dim=w_dim, layers=counts.pop(), mapper_type="SingleMapper")
     return MapperConfig(w_dim=w_dim, layers=counts.pop(), levels=tuple(n for n, *_ in LEVELS if n in layers))
 
 
 def mapper_from_state_dict(sd: Mapping[str, Tensor], opts: Mapping | None = None, *,
-                           name: str = "the checkpoint") -> LevelsMapper:
-    """Build a LevelsMapper from official state-dict keys (with or without the `mapper.` prefix of
-    a full StyleCLIPMapper; `decoder.*` and other modules are ignored). The width, depth and levels
-    are read off the keys; `opts` (official options), when given, must agree with them."""
+                           name: str = "the checkpoint") -> nn.Module:
+    """Build a LevelsMapper or SingleMapper from official state-dict keys (with or without the
+    `mapper.` prefix of a full StyleCLIPMapper; `decoder.*` and other modules are ignored). The
+    type, width, depth and levels are read off the keys; `opts` (official options), when given,
+    must agree with them (`mapper_type`, and the `no_*_mapper` flags for a LevelsMapper)."""
     if any(k.startswith("mapper.") for k in sd):
         sd = {k[len("mapper."):]: v for k, v in sd.items() if k.startswith("mapper.")}
     else:
         sd = {k: v for k, v in sd.items() if _KEY.match(k) or not k.startswith(("decoder.", "latent_avg"))}
-    if any(k.startswith("mapping.mapping.") for k in sd):
-        raise CheckpointError(f"{name} is a StyleCLIP SingleMapper (one MLP for all rows); only the "
-                              "LevelsMapper is supported.")
     config = _config_from_keys(sd, name)
     if opts:
-        if opts.get("mapper_type", "LevelsMapper") != "LevelsMapper":
-            raise CheckpointError(f"{name}: opts.mapper_type is {opts['mapper_type']!r}; only LevelsMapper is supported.")
-        for flag, off in config.official_opts().items():
+        opts_type = opts.get("mapper_type", "LevelsMapper")
+        if opts_type not in MAPPER_TYPES:
+            raise CheckpointError(f"{name}: opts.mapper_type is {opts_type!r}; supported: {', '.join(MAPPER_TYPES)}.")
+        if opts_type != config.mapper_type:
+            raise CheckpointError(f"{name}: opts.mapper_type is {opts_type!r} but the weights are a "
+                                  f"{config.mapper_type}.")
+        for flag, off in (config.official_opts().items() if config.mapper_type == "LevelsMapper" else ()):
             if flag in opts and bool(opts[flag]) != off:
                 raise CheckpointError(f"{name}: opts.{flag}={opts[flag]} but the weights "
                                       f"{'lack' if off else 'have'} that level.")
-    mapper = LevelsMapper(config)
+    mapper = build_mapper(config)
     own = mapper.state_dict()
+    missing = sorted(set(own) - set(sd))
+    if missing:
+        raise CheckpointError(f"{name}: the {config.mapper_type} weights lack {missing[0]}"
+                              f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}; the file is incomplete.")
     for key, value in sd.items():
         if tuple(value.shape) != tuple(own[key].shape):
             raise CheckpointError(f"{name}: {key} has shape {list(value.shape)}, expected {list(own[key].shape)}.")
@@ -261,7 +327,7 @@ def _plain(value):
     return repr(value)
 
 
-def mapper_from_checkpoint(ckpt: Mapping, name: str = "the checkpoint") -> tuple[LevelsMapper, dict]:
+def mapper_from_checkpoint(ckpt: Mapping, name: str = "the checkpoint") -> tuple[nn.Module, dict]:
     """An official checkpoint object `{'state_dict', 'opts'}` -> (mapper, meta). meta holds the
     prompt (`opts['description']`), the official level flags and the plain opts."""
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("state_dict"), Mapping):
@@ -273,7 +339,7 @@ def mapper_from_checkpoint(ckpt: Mapping, name: str = "the checkpoint") -> tuple
         raise CheckpointError(f"{name}: 'opts' is a {type(opts).__name__}, not a dict of options.")
     mapper = mapper_from_state_dict(ckpt["state_dict"], opts, name=name)
     meta = {"format": "styleclip-mapper-pt", "prompt": opts.get("description") or "",
-            "config": mapper.config.to_dict(), **mapper.config.official_opts(), "opts": _plain(dict(opts))}
+            "mapper_type": mapper.config.mapper_type, "config": mapper.config.to_dict(), **mapper.config.official_opts(), "opts": _plain(dict(opts))}
     return mapper, meta
 
 
@@ -290,14 +356,15 @@ def _torch_load_mapper(path: Path, kind: str):
 
 
 # ---- our own files ---------------------------------------------------------------------------------
-def save_mapper(mapper: LevelsMapper, path: str | os.PathLike, *, prompt: str, training: Mapping | None = None,
+def save_mapper(mapper: nn.Module, path: str | os.PathLike, *, prompt: str, training: Mapping | None = None,
                 extra: Mapping | None = None, dtype: torch.dtype = torch.float32) -> Path:
     """Write `mapper` as safetensors (tensors as `dtype`) with a JSON header: format version, arch,
     config, prompt, training record and `extra`. Written through a temporary file. Returns the path."""
     from safetensors.torch import save_file
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = {"format_version": FORMAT_VERSION, "arch": "styleclip-levels-mapper",
+    arch = "styleclip-single-mapper" if mapper.config.mapper_type == "SingleMapper" else "styleclip-levels-mapper"
+    header = {"format_version": FORMAT_VERSION, "arch": arch,
               "config": mapper.config.to_dict(), "prompt": str(prompt), "training": dict(training or {}),
               **dict(extra or {})}
     tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in mapper.state_dict().items()}
@@ -307,7 +374,7 @@ def save_mapper(mapper: LevelsMapper, path: str | os.PathLike, *, prompt: str, t
     return path
 
 
-def _load_ours(path: Path) -> tuple[LevelsMapper, dict]:
+def _load_ours(path: Path) -> tuple[nn.Module, dict]:
     from safetensors import SafetensorError, safe_open
     try:
         with safe_open(str(path), "pt") as fh:
@@ -325,20 +392,22 @@ def _load_ours(path: Path) -> tuple[LevelsMapper, dict]:
         raise CheckpointError(f"{path.name}: the mapper header is malformed ({e}).") from e
     if header.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path.name} was written by a newer version (format {header['format_version']}).")
-    mapper = mapper_from_state_dict(tensors, config.official_opts(), name=path.name)
+    mapper = mapper_from_state_dict(tensors, {**config.official_opts(), "mapper_type": config.mapper_type},
+                                    name=path.name)
     if mapper.config != config:
         raise CheckpointError(f"{path.name}: the weights do not match the header's config {config}.")
     return mapper, {"format": "safetensors", **header}
 
 
-def load_mapper(path_or_card) -> tuple[LevelsMapper, dict]:
+def load_mapper(path_or_card) -> tuple[nn.Module, dict]:
     """Load a mapper file: an official StyleCLIP `.pt` checkpoint or our safetensors file.
 
     Args:
         path_or_card: a path, or a registry record of format 'styleclip-mapper-pt' whose file is on
                       this machine.
     Returns:
-        (mapper in eval mode, float32, on the CPU; meta dict with at least 'prompt' and 'config').
+        (LevelsMapper or SingleMapper in eval mode, float32, on the CPU; meta dict with at least
+        'prompt' and 'config').
     Raises:
         CheckpointError: missing, corrupt or foreign file (one sentence).
     """
@@ -361,7 +430,7 @@ def load_mapper(path_or_card) -> tuple[LevelsMapper, dict]:
                           "checkpoint or a .safetensors mapper from this hub.")
 
 
-def load_mapper_record(card, path: Path) -> tuple[LevelsMapper, dict]:
+def load_mapper_record(card, path: Path) -> tuple[nn.Module, dict]:
     """The model cache's loader for mapper records: `load_mapper(path)`, with the record's prompt
     (`arch_config['prompt']`) where the file names none (official checkpoints without 'description')."""
     mapper, meta = load_mapper(path)

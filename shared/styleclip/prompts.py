@@ -59,10 +59,16 @@ def templates_for(card) -> tuple[str, ...]:
     return {"imagenet": IMAGENET_TEMPLATES, "demo": DEMO_TEMPLATES, "none": ("{}",)}[name]
 
 
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_prompt(text: str | None, what: str = "prompt") -> str:
     """The prompt stripped, or InputError with what to do: empty, longer than MAX_PROMPT_CHARS, or
-    without a single letter or digit (emoji and punctuation only; CLIP's tokenizer keeps little of it)."""
-    text = (text or "").strip()
+    without a single letter or digit (emoji and punctuation only; CLIP's tokenizer keeps little of it).
+    Control characters (NUL, ESC, ...) and bidirectional overrides are dropped first: they mean nothing
+    to CLIP and would reach the page and the log inside the status line."""
+    text = "".join(ch for ch in str(text or "") if unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS
+                   or ch in "\t\n").strip()
     if not text:
         raise InputError(f"The {what} is empty; describe the face in a few words, e.g. 'a smiling face'.")
     if len(text) > MAX_PROMPT_CHARS:

@@ -16,12 +16,13 @@ from shared.generation import NOISE_MODES, generate_images
 from shared.latents import parse_seeds
 from shared.images import to_uint8_hwc
 from shared.latent_store import LatentEntry, LatentStore
+from spaces.examples import run_after_fill
 from spaces.handlers import gpu, model_card, progress_callback, user_errors
 from spaces.latents import send_targets
-from spaces.model_picker import card_summary, default_model, model_choices
+from spaces.model_picker import card_summary, default_model, model_choices, picker_info
 
 TASK = "generation"
-ARCHS = ("stylegan2", "stylegan3")  # what generate_images drives; 3D-aware generators have their own tab
+ARCHS = ("stylegan1", "stylegan2", "stylegan3")  # what generate_images drives; 3D-aware generators have their own tab
 # (tab key, label) of the tabs a latent can be sent to; the key is also the latent store's.
 SEND_TARGETS = send_targets("mixing", "local-editing", "text-editing", "inversion")
 
@@ -160,7 +161,8 @@ def build_tab(ctx: Any) -> None:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                model = gr.Dropdown(choices, value=first, label="Model", elem_id="generate-model")
+                model = gr.Dropdown(choices, value=first, label="Model", info=picker_info(ctx, choices),
+                                    elem_id="generate-model")
                 about = gr.Markdown(card_summary(first_card))
                 seeds = gr.Textbox("0-3", label="Seeds", info="0 · 0-7 · 1,5,9 · random · random:4",
                                    max_lines=1, elem_id="generate-seeds")
@@ -178,8 +180,9 @@ def build_tab(ctx: Any) -> None:
                                  info="const = stored noise, random = drawn from the seed, none = off")
                 run = gr.Button("Generate", variant="primary", elem_id="generate-run")
                 demo_id = getattr(ctx.registry, "DEFAULT_GENERATOR_ID", None)
+                examples = None
                 if demo_id in [i for _, i in choices]:
-                    gr.Examples([[demo_id, "0-7", 0.7], [demo_id, "random:8", 1.0], [demo_id, "100-103", 0.5]],
+                    examples = gr.Examples([[demo_id, "0-7", 0.7], [demo_id, "random:8", 1.0], [demo_id, "100-103", 0.5]],
                                 inputs=[model, seeds, psi], label="Demo-world portraits",
                                 example_labels=["8 faces, ψ 0.7", "8 random faces, no truncation",
                                                 "4 faces near the average (ψ 0.5)"],
@@ -199,8 +202,11 @@ def build_tab(ctx: Any) -> None:
         model.change(partial(_on_model, ctx), model,
                      [about, class_idx, sg3_box, translate_x, translate_y, rotate, noise],
                      api_visibility="private", queue=False)
-        run.click(partial(_on_generate, ctx),
-                  [model, seeds, psi, cutoff, class_idx, translate_x, translate_y, rotate, noise],
+        generate_inputs = [model, seeds, psi, cutoff, class_idx, translate_x, translate_y, rotate, noise]
+        if examples is not None:
+            run_after_fill(examples, partial(_on_generate, ctx), generate_inputs, [gallery, info, batch, pick],
+                           concurrency_id="gpu", concurrency_limit=ctx.settings.gpu_concurrency)
+        run.click(partial(_on_generate, ctx), generate_inputs,
                   [gallery, info, batch, pick], api_name="generate", api_description=API_GENERATE,
                   concurrency_id="gpu",
                   concurrency_limit=ctx.settings.gpu_concurrency,

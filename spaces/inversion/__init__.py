@@ -21,12 +21,13 @@ from shared.latent_store import LatentStore
 from spaces.handlers import gpu
 from spaces.inversion.latent_files import (API_DOWNLOAD, API_SEND, API_UPLOAD, SEND_TARGETS, on_download, on_send,
                                            on_upload)
+from spaces.examples import run_after_fill
 from spaces.inversion.photo import (ALIGN_CHOICES, API_ALIGN, TASK, inversion_choices, on_align, on_demo_portrait,
-                                    readable_upload_errors)
+                                    on_example_portrait, on_photo, readable_upload_errors)
 from spaces.inversion.runs import (API_COMPARE, API_INVERT, methods_note, on_choose, on_compare, on_invert, on_select,
                                    on_stop)
 from spaces.latents import TAB_LABELS
-from spaces.model_picker import card_summary, default_model
+from spaces.model_picker import card_summary, default_model, picker_info
 
 __all__ = ["build_tab"]
 
@@ -64,18 +65,22 @@ def build_tab(ctx: Any) -> None:
                     demo_seed = gr.Number(0, precision=0, label="Demo portrait seed", min_width=100)
                     demo_btn = gr.Button("Use a demo portrait", size="sm", elem_id="inversion-demo")
                 examples = example_portraits()
-                gr.Examples([[path] for path, _ in examples], inputs=[photo],
+                portraits = gr.Examples([[path] for path, _ in examples], inputs=[photo],
                             label="Demo-world portraits (factors known; invert with centre crop)",
                             examples_per_page=len(examples), api_visibility="private", elem_id="inversion-examples")
-                model = gr.Dropdown(choices, value=first, label="Generator", elem_id="inversion-model")
+                model = gr.Dropdown(choices, value=first, label="Generator", info=picker_info(ctx, choices),
+                                    elem_id="inversion-model")
                 about = gr.Markdown(card_summary(ctx.registry.get(first) if first else None))
                 align_mode = gr.Radio(ALIGN_CHOICES, value="ffhq" if can_align and not demo_default else "center",
                                       label="Alignment",
-                                      info=alignment_status() or "demo portraits need no alignment: use centre crop")
+                                      info=alignment_status() or "a new photo picks FFHQ alignment when a face is "
+                                                                 "found, else centre crop",
+                                      elem_id="inversion-align-mode")
+                align_note = gr.Markdown(elem_id="inversion-align-note")
                 align_btn = gr.Button("Align", elem_id="inversion-align")
                 aligned = gr.Image(label="Aligned crop (what gets inverted)", interactive=False, format="png",
                                    elem_id="inversion-aligned", height=200)
-                align_info = gr.Markdown()
+                align_info = gr.Markdown(elem_id="inversion-align-info")
             with gr.Column(scale=3, min_width=320):
                 methods = gr.CheckboxGroup(method_choices, value=default_methods, label="Methods",
                                            elem_id="inversion-methods")
@@ -110,6 +115,9 @@ def build_tab(ctx: Any) -> None:
         model.change(lambda m: card_summary(ctx.registry.get(m) if m else None), model, about,
                      api_visibility="private", queue=False)
         demo_btn.click(on_demo_portrait, demo_seed, [photo, align_mode], api_visibility="private")
+        photo.input(on_photo, photo, [align_mode, align_note], api_visibility="private")
+        run_after_fill(portraits, partial(on_example_portrait, ctx), [photo, model],
+                       [align_mode, aligned, align_info, align_note])
         align_btn.click(partial(on_align, ctx), [photo, align_mode, model], [aligned, align_info],
                         api_name="align", api_description=API_ALIGN)
         # Closures, not partials: Gradio finds the `gr.Request` parameter through the function's type hints.

@@ -8,14 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
-from PIL import UnidentifiedImageError
 
+from shared.alignment import alignment_status, detect_faces
 from shared.errors import AlignmentError
 from shared.images import to_uint8_hwc
 from shared.inversion.compare import prepare_target
 from shared.portraits import render_seeds
-from spaces.handlers import model_card, stylegan_generator, user_errors
-from spaces.model_picker import generator_choices
+from spaces.handlers import checked_image_upload, model_card, stylegan_generator, user_errors
+from spaces.model_picker import choice_label, generator_choices
 
 TASK = "inversion"
 ALIGN_CHOICES = [("FFHQ alignment (dlib landmarks)", "ffhq"), ("FFHQ-U alignment (no rotation)", "ffhq-u"),
@@ -25,21 +25,10 @@ API_ALIGN = ("Align a photo for a model: 'ffhq' (FFHQ alignment from dlib's 68 l
 
 
 def readable_upload_errors(image: gr.Image) -> gr.Image:
-    """Make `image` answer an unreadable upload with a sentence instead of a stack trace.
-
-    Wraps this instance's `preprocess` (Gradio calls it on the instance); a `gr.Image` subclass
-    would do the same but makes Gradio write a `.pyi` stub next to this module at import.
-    """
-    inner = image.preprocess
-
-    def preprocess(payload: Any) -> Any:
-        try:
-            return inner(payload)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-            raise gr.Error("This file is not an image that can be read; upload a JPEG, PNG or WebP photo.") from e
-
-    image.preprocess = preprocess  # type: ignore[method-assign]
-    return image
+    """Make `image` read uploads through the hub's checked reader (`spaces.handlers.checked_image_upload`):
+    a sentence for what is not a usable photo, a notice for what was changed. The tab's `photo.input`
+    event runs the check as soon as a photo arrives."""
+    return checked_image_upload(image, check_on_upload=False)
 
 
 def inversion_choices(ctx: Any) -> list[tuple[str, str]]:
@@ -47,7 +36,7 @@ def inversion_choices(ctx: Any) -> list[tuple[str, str]]:
     choices = generator_choices(ctx, TASK)
     if demo_id and demo_id not in [i for _, i in choices]:
         card = ctx.registry.get(demo_id)
-        choices.insert(0, (f"{demo_id} (untrained)" if card.untrained else demo_id, demo_id))
+        choices.insert(0, (choice_label(card), demo_id))
     return choices
 
 
@@ -80,6 +69,33 @@ def align(ctx: Any, image: Any, mode: str, model_id: str):
 
 def on_align(ctx: Any, image: Any, mode: str, model_id: str):
     return align(ctx, image, mode, model_id)
+
+
+def on_photo(image: Any):
+    """A photo came in from the user (upload, webcam, clipboard): FFHQ alignment when dlib finds a
+    face in it, else centre crop, with a line saying which and why."""
+    if image is None:
+        return gr.update(), ""
+    status = alignment_status()
+    if status is not None:
+        return "center", f"**Centre crop** selected: {status}"
+    try:
+        with user_errors():
+            faces = detect_faces(image)
+    except AlignmentError as e:
+        raise gr.Error(str(e)) from e
+    if faces:
+        return "ffhq", ("A face was found: **FFHQ alignment** is selected (the crop the FFHQ generators were "
+                        "trained on; inversions of unaligned photos are much worse).")
+    return "center", ("**No face was found** in this photo, so **centre crop** is selected: the inversion will "
+                      "be poorer than on an aligned face; a clear, frontal face aligns.")
+
+
+def on_example_portrait(ctx: Any, image: Any, model_id: str):
+    """A demo-world example portrait was clicked: centre crop (demo portraits need no alignment),
+    the crop itself, its status line, and the note saying so."""
+    crop, line = align(ctx, image, "center", model_id)
+    return "center", crop, line, "Demo portraits are already framed like the demo world's faces: **centre crop**."
 
 
 def on_demo_portrait(seed: float | None):

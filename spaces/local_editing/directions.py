@@ -17,6 +17,7 @@ from shared.editing.directions import cached_ganspace, edit_strip, load_directio
 from shared.editing.edit_strengths import interfacegan_step, strength_ladder
 from shared.latent_store import LatentStore
 from shared.latents import resolve_rows
+from spaces.examples import run_after_fill
 from spaces.handlers import gpu_handler, progress_callback, user_errors
 from spaces.latents import Pick, source_latent
 from spaces.local_editing.source import TASK, Source, generator, strip_outputs
@@ -63,6 +64,12 @@ def _on_method(ctx: Any, model_id: str | None, method: str):
     default = ("smile" if method == "interfacegan" and choices else None if method == "file"
                else choices[0][1] if choices else None)
     return gr.update(choices=choices, value=default), gr.update(visible=method == "file"), note
+
+
+def _on_example_method(ctx: Any, model_id: str | None, method: str, direction: str | None):
+    """An example set the method and direction: the method's choices, keeping the example's direction."""
+    choices, file, note = _on_method(ctx, model_id, method)
+    return gr.update(choices=choices["choices"], value=direction), file, note
 
 
 def _rows(G: Any, choice: str | None, custom: str | None) -> list[int] | None:
@@ -155,7 +162,7 @@ def build_section(ctx: Any, source: Source) -> None:
                 strength = gr.Slider(-10, 10, value=3, step=0.1, label="Strength (the strip runs from − to +)")
                 rows = gr.Radio(ROWS, value="all", label="Rows edited")
                 custom = gr.Textbox("", label="Custom rows", placeholder="e.g. 0-3")
-                gr.Examples([["3", "interfacegan", "smile", 3], ["5", "interfacegan", "yaw", 3],
+                examples = gr.Examples([["3", "interfacegan", "smile", 3], ["5", "interfacegan", "yaw", 3],
                              ["8", "interfacegan", "hair_color=blonde", 4], ["3", "ganspace", "0", 2],
                              ["3", "sefa", "1", 5]],
                             inputs=[source.seed, method, direction, strength], label="Demo-world edits",
@@ -163,17 +170,22 @@ def build_section(ctx: Any, source: Source) -> None:
                                             "SeFa 1"], api_visibility="private")
                 run = gr.Button("Edit", variant="primary", elem_id="edit-run")
             with gr.Column(min_width=320, scale=2):
-                strip = gr.Gallery(label="Strip over strengths", format="png", columns=5, height=220,
+                strip = gr.Gallery(label="Strip over strengths", format="png", columns=5,
                                    object_fit="contain", elem_id="edit-strip")
                 edited = gr.Image(label="Edited (strongest +)", format="png", interactive=False, height=256,
                                   elem_classes=["pixel-view"])
                 info = gr.Markdown(elem_id="edit-info")
 
-    for trigger in (source.model.change, method.change):
+    # `input`, not `change`: an example sets the method and its own direction together.
+    for trigger in (source.model.change, method.input):
         trigger(partial(_on_method, ctx), [source.model, method], [direction, file, unit], api_visibility="private",
                 queue=False)
-    run.click(gpu_handler(_on_direction, ctx, 60),
-              [source.model, source.seed, source.name, method, direction, file, strength, rows, custom,
-               source.latents],
+    edit_inputs = [source.model, source.seed, source.name, method, direction, file, strength, rows, custom,
+                   source.latents]
+    run_after_fill(examples, partial(_on_example_method, ctx), [source.model, method, direction],
+                   [direction, file, unit], queue=False,
+                   ).then(gpu_handler(_on_direction, ctx, 60), edit_inputs, [strip, edited, info, source.pick],
+                          api_visibility="private", api_name="example_edit_direction", concurrency_id="gpu")
+    run.click(gpu_handler(_on_direction, ctx, 60), edit_inputs,
               [strip, edited, info, source.pick], api_name="edit_direction", api_description=API_DIRECTION,
               concurrency_id="gpu")

@@ -151,10 +151,10 @@ def build_section(ctx: Any, source: Source) -> Catalogue:
                     epsilon = gr.Slider(0, 50, value=3, step=0.5, label="ε (outside-share budget)")
                 transfer = gr.Button("Transfer part", variant="primary", elem_id="edit-eis-run")
             with gr.Column(min_width=320, scale=2):
-                overlays = gr.Gallery(label="Parts on seeds 0-7", format="png", columns=4, height=260,
+                overlays = gr.Gallery(label="Parts on seeds 0-7", format="png", columns=4,
                                       object_fit="contain", elem_id="edit-eis-overlay")
                 info = gr.Markdown(elem_id="edit-eis-info")
-                gallery = gr.Gallery(label="Transfer", format="png", columns=3, height=220,
+                gallery = gr.Gallery(label="Transfer", format="png", columns=3,
                                      object_fit="contain", elem_id="edit-eis-result")
                 result = gr.Markdown(elem_id="edit-eis-result-info")
                 matrix = gr.Image(label="Contribution matrix of the part (rows: style layers; columns: "

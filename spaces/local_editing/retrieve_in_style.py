@@ -125,10 +125,10 @@ def build_section(ctx: Any, source: Source, catalogue: Catalogue) -> None:
                 bank = gr.Textbox("0-63", label="Retrieval bank: seeds (this session's latents join it)")
                 search = gr.Button("Retrieve faces with a similar part", elem_id="edit-retrieve")
             with gr.Column(min_width=320, scale=2):
-                gallery = gr.Gallery(label="Transfer", format="png", columns=3, height=220,
+                gallery = gr.Gallery(label="Transfer", format="png", columns=3,
                                      object_fit="contain", elem_id="edit-ris-result")
                 info = gr.Markdown(elem_id="edit-ris-info")
-                retrieved = gr.Gallery(label="Retrieved", format="png", columns=5, height=240,
+                retrieved = gr.Gallery(label="Retrieved", format="png", columns=5,
                                        object_fit="contain", elem_id="edit-retrieved")
                 retrieved_info = gr.Markdown(elem_id="edit-retrieved-info")
 

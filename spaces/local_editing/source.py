@@ -15,7 +15,7 @@ from shared.latent_store import LatentStore
 from spaces.family import inbox_markdown
 from spaces.handlers import stylegan_generator, user_errors
 from spaces.latents import TAB_LABELS
-from spaces.model_picker import card_summary, default_model, generator_choices
+from spaces.model_picker import card_summary, default_model, generator_choices, picker_info
 
 TASK = "local-editing"
 TITLE = TAB_LABELS[TASK]
@@ -42,7 +42,8 @@ def build_source(ctx: Any) -> Source:
     first = default_model(ctx, choices, getattr(ctx.registry, "DEFAULT_GENERATOR_ID", None))
     with gr.Row():
         with gr.Column(min_width=280):
-            model = gr.Dropdown(choices, value=first, label="Generator", elem_id="edit-model")
+            model = gr.Dropdown(choices, value=first, label="Generator", info=picker_info(ctx, choices),
+                                elem_id="edit-model")
             about = gr.Markdown(card_summary(ctx.registry.get(first) if first else None))
         with gr.Column(min_width=280):
             seed = gr.Textbox("3", label="Source: seed", elem_id="edit-seed")

@@ -181,7 +181,7 @@ def build_section(ctx: Any, source: Source) -> None:
                 rows = gr.Radio(SF_ROWS, value="attribute", label="W+ rows written")
                 run = gr.Button("Apply", variant="primary", elem_id="edit-sf-run")
             with gr.Column(min_width=320, scale=2):
-                gallery = gr.Gallery(label="Original and edited", format="png", columns=2, height=280,
+                gallery = gr.Gallery(label="Original and edited", format="png", columns=2,
                                      object_fit="contain", elem_id="edit-sf-result")
                 info = gr.Markdown(elem_id="edit-sf-info")
 

@@ -166,7 +166,7 @@ def build_section(ctx: Any, source: Source) -> None:
                 strength = gr.Slider(-20, 20, value=10, step=0.5, label="Strength (standard deviations)")
                 run = gr.Button("Edit channel", variant="primary", elem_id="edit-s-run")
             with gr.Column(min_width=320, scale=2):
-                strip = gr.Gallery(label="Strip over strengths", format="png", columns=5, height=220,
+                strip = gr.Gallery(label="Strip over strengths", format="png", columns=5,
                                    object_fit="contain", elem_id="edit-s-strip")
                 edited = gr.Image(label="Edited (strongest +)", format="png", interactive=False, height=256,
                                   elem_classes=["pixel-view"])
@@ -183,7 +183,7 @@ def build_section(ctx: Any, source: Source) -> None:
                     named_run = gr.Button("Apply named sliders", variant="primary", elem_id="edit-named-run")
                 with gr.Column(min_width=320, scale=2):
                     named_gallery = gr.Gallery(label="Original and edited", format="png", columns=2,
-                                               height=240, object_fit="contain", elem_id="edit-named-result")
+                                               object_fit="contain", elem_id="edit-named-result")
                     named_info = gr.Markdown(elem_id="edit-named-info")
         gr.Markdown("#### Find the channels that control a region\nEvery channel is moved in turn; those "
                     "whose change falls mostly inside the region are listed with a preview (StyleSpace, "
@@ -196,7 +196,7 @@ def build_section(ctx: Any, source: Source) -> None:
                 find = gr.Button("Find channels", variant="primary", elem_id="edit-find")
             with gr.Column(min_width=320, scale=2):
                 found_gallery = gr.Gallery(label="Top channels (each moved alone)", format="png", columns=5,
-                                           height=240, object_fit="contain", elem_id="edit-found")
+                                           object_fit="contain", elem_id="edit-found")
                 found_info = gr.Markdown(elem_id="edit-found-info")
 
     model, seed, name, latents = source.model, source.seed, source.name, source.latents

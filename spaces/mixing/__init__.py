@@ -18,7 +18,7 @@ from spaces.family import inbox_markdown
 from spaces.latents import Pick, send_pick, send_targets
 from spaces.mixing import crossover, interpolate, style_mixing
 from spaces.mixing.source import TASK, TITLE, Source, on_model
-from spaces.model_picker import card_summary, default_model, generator_choices
+from spaces.model_picker import card_summary, default_model, generator_choices, picker_info
 
 __all__ = ["build_tab"]
 
@@ -44,7 +44,8 @@ def build_tab(ctx: Any) -> None:
     with gr.Tab(TITLE, id=TASK):
         gr.Markdown(INTRO)
         with gr.Row():
-            model = gr.Dropdown(choices, value=first, label="Generator", elem_id="mixing-model", scale=1)
+            model = gr.Dropdown(choices, value=first, label="Generator", info=picker_info(ctx, choices),
+                                elem_id="mixing-model", scale=1)
             with gr.Column(scale=2):
                 about = gr.Markdown(about0)
                 ranges = gr.Markdown(ranges0, elem_id="mixing-ranges")

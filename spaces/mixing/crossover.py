@@ -21,7 +21,7 @@ from shared.inversion.compare import default_perceptual, prepare_target
 from shared.latent_store import LatentStore
 from shared.masks import region_mask, shade_outside
 from shared.mixing import style_mix_images
-from spaces.handlers import StopFlags, gpu, progress_callback, user_errors
+from spaces.handlers import StopFlags, checked_image_upload, gpu, progress_callback, user_errors
 from spaces.latents import Pick
 from spaces.mixing.source import Source, generator, keys, latent_names
 from spaces.painter import painter_value, region_painter
@@ -160,8 +160,9 @@ def _on_stop(request: gr.Request):
 def _side_inputs(letter: str, seed: int):
     """One side of the crossover: image (upload), seed + render button, session latent + button, info."""
     low = letter.lower()
-    image = gr.Image(label=f"Image {letter}", type="numpy", image_mode="RGB", format="png",
-                     sources=["upload", "clipboard"], height=200, elem_id=f"mixing-{low}", elem_classes=["pixel-view"])
+    image = checked_image_upload(gr.Image(label=f"Image {letter}", type="numpy", image_mode="RGB", format="png",
+                                          sources=["upload", "clipboard"], height=200, elem_id=f"mixing-{low}",
+                                          elem_classes=["pixel-view"]))
     with gr.Row():
         seed_box = gr.Number(seed, precision=0, label=f"Seed {letter}", min_width=80)
         seed_btn = gr.Button(f"Render seed {letter}", size="sm", elem_id=f"mixing-{low}-seed")
@@ -205,7 +206,7 @@ def build_section(ctx: Any, source: Source) -> None:
                 with gr.Row():
                     run = gr.Button("Run", variant="primary", elem_id="mixing-crossover-run")
                     stop = gr.Button("Stop", variant="stop")
-        gallery = gr.Gallery(label="Result", format="png", columns=5, height=240, object_fit="contain",
+        gallery = gr.Gallery(label="Result", format="png", columns=5, object_fit="contain",
                              elem_id="mixing-crossover-gallery")
         slider = gr.ImageSlider(label="Naive paste / result", type="numpy", format="png", height=300)
         info = gr.Markdown(elem_id="mixing-crossover-info")

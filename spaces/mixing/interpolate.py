@@ -16,6 +16,7 @@ from shared.images import to_uint8_hwc
 from shared.latent_store import LatentStore
 from shared.latents import parse_seeds, z_from_seeds
 from shared.mixing import interpolate, write_gif, write_video
+from spaces.examples import run_after_fill
 from spaces.handlers import gpu_handler, progress_callback, user_errors
 from spaces.mixing.source import RANGE_CHOICES, Source, generator, keys, latent_names, latest_name, rows, rows_text
 
@@ -78,7 +79,7 @@ def build_section(ctx: Any, source: Source) -> None:
                 with gr.Row():
                     psi = gr.Slider(0, 1.5, value=1.0, step=0.05, label="Truncation ψ")
                     want_gif = gr.Checkbox(True, label="Also make a GIF")
-                gr.Examples([["1,2,3,1", "w", "all"], ["1,2", "z", "all"], ["4,5", "w+", "coarse"]],
+                examples = gr.Examples([["1,2,3,1", "w", "all"], ["1,2", "z", "all"], ["4,5", "w+", "coarse"]],
                             inputs=[seeds, space, rows_choice], label="Demo-world walks",
                             example_labels=["loop through 3 faces in W", "slerp in Z",
                                             "only the coarse rows move (pose, shape)"],
@@ -93,6 +94,8 @@ def build_section(ctx: Any, source: Source) -> None:
     for trigger in (source.latents.change, source.model.change):
         trigger(lambda s, m: gr.update(choices=latent_names(s, m), value=latest_name(s, m)),
                 [source.latents, source.model], names, api_visibility="private", queue=False)
-    run.click(gpu_handler(_on_interpolate, ctx, 180), [source.model, seeds, names, space, frames, fps, rows_choice,
-                                                       custom, psi, want_gif, source.latents],
+    walk_inputs = [source.model, seeds, names, space, frames, fps, rows_choice, custom, psi, want_gif, source.latents]
+    run_after_fill(examples, gpu_handler(_on_interpolate, ctx, 180), walk_inputs, [video, gif, info],
+                   concurrency_id="gpu")
+    run.click(gpu_handler(_on_interpolate, ctx, 180), walk_inputs,
               [video, gif, info], api_name="interpolate", api_description=API_INTERPOLATE, concurrency_id="gpu")

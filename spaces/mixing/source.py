@@ -22,6 +22,8 @@ TASK = "mixing"
 TITLE = TAB_LABELS[TASK]
 RANGE_CHOICES = [("Coarse (pose, face shape)", "coarse"), ("Middle (features, hair style)", "middle"),
                  ("Fine (colours, micro-structure)", "fine"), ("Custom rows", "custom")]
+#: the grid's extra choice: each destination row its own band, as the StyleGAN paper's figure 3
+PAPER_CHOICE = ("The StyleGAN paper's figure (grid rows: coarse ×3, middle ×2, fine)", "paper")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ def keys(G: Any, model_id: str, seeds: str | None, names: list[str] | str | None
 
 
 def rows(G: Any, choice: str | None, custom: str | None) -> tuple[int, ...]:
+    if choice == "paper":
+        raise gr.Error("The paper's layout gives each grid row its own band; use it with Make grid, or pick coarse, "
+                       "middle, fine or custom rows for a single mix.")
     with user_errors():
         if choice == "custom":
             if not custom or not str(custom).strip():

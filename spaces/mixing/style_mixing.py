@@ -17,10 +17,12 @@ import torch
 from shared.generation import NOISE_MODES
 from shared.images import to_uint8_hwc
 from shared.latent_store import LatentStore
-from shared.mixing import MAX_GRID, mix_styles, style_mix_images, style_mixing_grid
+from shared.mixing import MAX_GRID, PAPER_FIGURE_BANDS, mix_styles, style_mix_images, style_mixing_grid
+from spaces.examples import run_after_fill
 from spaces.handlers import gpu_handler, progress_callback, user_errors
 from spaces.latents import Pick
-from spaces.mixing.source import RANGE_CHOICES, Source, generator, keys, latent_names, latest_name, rows, rows_text
+from spaces.mixing.source import (PAPER_CHOICE, RANGE_CHOICES, Source, generator, keys, latent_names, latest_name,
+                                  rows, rows_text)
 
 API_MIX = ("One style mix: the first destination with the chosen rows (range name or custom rows such as '0-3') "
            "taken from the first source. Sources/destinations are seeds ('1,2,3') and/or names of this "
@@ -39,6 +41,7 @@ class GridState:
     sources: tuple[str, ...]
     destinations: tuple[str, ...]
     rows: tuple[int, ...]
+    per_row: tuple[tuple[int, ...], ...] = ()
 
 
 def _mix_inputs(ctx: Any, model_id: str, src_seeds: str, src_names: list[str] | None, dst_seeds: str,
@@ -72,17 +75,27 @@ def _on_grid(ctx: Any, model_id: str, src_seeds: str, src_names: list[str] | Non
              dst_names: list[str] | None, choice: str, custom: str, psi: float, noise_mode: str,
              store: LatentStore | None, progress: gr.Progress | None = None):
     t0 = time.perf_counter()
+    paper = choice == "paper"
     card, G, src, src_labels, dst, dst_labels, rows_ = _mix_inputs(ctx, model_id, src_seeds, src_names, dst_seeds,
-                                                                   dst_names, choice, custom, psi, store, progress)
+                                                                   dst_names, "coarse" if paper else choice, custom,
+                                                                   psi, store, progress)
+    bands = PAPER_FIGURE_BANDS[:len(dst_labels)] if paper else None
     with user_errors():
-        grid = style_mixing_grid(G, src, dst, rows_, noise_mode=noise_mode, progress=progress_callback(progress))
+        grid = style_mixing_grid(G, src, dst, rows_, noise_mode=noise_mode, progress=progress_callback(progress),
+                                 per_destination=bands)
     state = GridState(card.id, grid.mixes_ws.numpy().astype(np.float32),
                       to_uint8_hwc(grid.mixes.reshape(-1, *grid.mixes.shape[2:])).reshape(
                           *grid.mixes.shape[:2], *grid.mixes.shape[3:], 3),
-                      tuple(src_labels), tuple(dst_labels), tuple(rows_))
-    info = (f"{len(dst_labels)} × {len(src_labels)} grid: each cell is its row's destination with rows "
-            f"**{rows_text(rows_)}** from its column's source · {time.perf_counter() - t0:.2f} s. "
-            f"Click a cell to pick that mix.")
+                      tuple(src_labels), tuple(dst_labels), tuple(grid.rows), grid.per_row)
+    if paper:
+        what = ", ".join(f"{b} ({rows_text(r)})" for b, r in zip(bands, grid.per_row))
+        info = (f"{len(dst_labels)} × {len(src_labels)} grid in the StyleGAN paper's layout (its figure 3): the "
+                f"destination rows take, in order, {what} from each column's source · "
+                f"{time.perf_counter() - t0:.2f} s. Click a cell to pick that mix.")
+    else:
+        info = (f"{len(dst_labels)} × {len(src_labels)} grid: each cell is its row's destination with rows "
+                f"**{rows_text(rows_)}** from its column's source · {time.perf_counter() - t0:.2f} s. "
+                f"Click a cell to pick that mix.")
     return grid.sheet, info, state
 
 
@@ -96,7 +109,8 @@ def _on_grid_select(state: GridState | None, evt: gr.SelectData):
     i, j = y // h - 1, x // w - 1
     if not (0 <= i < d and 0 <= j < s):
         return gr.update(), gr.update(), gr.update()
-    label = f"{state.destinations[i]} with rows {rows_text(state.rows)} of {state.sources[j]}"
+    taken = state.per_row[i] if state.per_row else state.rows
+    label = f"{state.destinations[i]} with rows {rows_text(taken)} of {state.sources[j]}"
     return Pick(state.model_id, state.mixes_ws[i, j][None], label), state.images[i, j], f"Picked: **{label}**"
 
 
@@ -119,12 +133,12 @@ def build_section(ctx: Any, source: Source) -> None:
                                        info="keep all other rows")
                 dst_names = gr.Dropdown([], multiselect=True, label="Destinations: this session's latents",
                                         allow_custom_value=True)
-                rng = gr.Radio(RANGE_CHOICES, value="coarse", label="Rows taken from the sources")
+                rng = gr.Radio(RANGE_CHOICES + [PAPER_CHOICE], value="coarse", label="Rows taken from the sources")
                 custom = gr.Textbox("", label="Custom rows", placeholder="e.g. 0-3 or 4,5,6")
                 with gr.Row():
                     psi = gr.Slider(0, 1.5, value=1.0, step=0.05, label="Truncation ψ (seeds)")
                     noise = gr.Radio(list(NOISE_MODES), value="const", label="Noise")
-                gr.Examples([["1,2,3", "4,5,6", "coarse"], ["1,2,3", "4,5,6", "middle"],
+                examples = gr.Examples([["1,2,3", "4,5,6", "coarse"], ["1,2,3", "4,5,6", "middle"],
                              ["10-15", "20-25", "coarse"], ["7,8", "30,31", "fine"]],
                             inputs=[src_seeds, dst_seeds, rng], label="Demo-world grids",
                             example_labels=["3 × 3, coarse rows", "3 × 3, middle rows", "6 × 6, coarse rows",
@@ -136,7 +150,7 @@ def build_section(ctx: Any, source: Source) -> None:
                 sheet = gr.Image(label="Style-mixing grid (click a cell to pick it)", format="png",
                                  interactive=False, elem_id="mixing-grid", height=440)
                 grid_info = gr.Markdown(elem_id="mixing-grid-info")
-                mix_gallery = gr.Gallery(label="Mix", format="png", columns=3, height=220,
+                mix_gallery = gr.Gallery(label="Mix", format="png", columns=3,
                                          object_fit="contain", elem_id="mixing-mix")
                 with gr.Row():
                     picked = gr.Image(label="Picked mix", format="png", interactive=False, height=180,
@@ -150,6 +164,8 @@ def build_section(ctx: Any, source: Source) -> None:
     inputs = [source.model, src_seeds, src_names, dst_seeds, dst_names, rng, custom, psi, noise, source.latents]
     mix_btn.click(gpu_handler(_on_mix, ctx, 60), inputs, [mix_gallery, grid_info, source.pick, picked],
                   api_name="mix", api_description=API_MIX, concurrency_id="gpu")
+    run_after_fill(examples, gpu_handler(_on_grid, ctx, 120), inputs, [sheet, grid_info, grid_state],
+                   concurrency_id="gpu")
     grid_btn.click(gpu_handler(_on_grid, ctx, 120), inputs, [sheet, grid_info, grid_state], api_name="mixing_grid",
                    api_description=API_GRID, concurrency_id="gpu")
     sheet.select(_on_grid_select, grid_state, [source.pick, picked, picked_info], api_visibility="private")

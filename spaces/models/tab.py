@@ -59,8 +59,7 @@ def registry_rows(ctx: Any, *, check_hashes: bool = True) -> list[list[str]]:
 def local_weights_markdown(ctx: Any) -> str:
     """How to supply weights that are not on the Hub (local-file records)."""
     local = [c for c in ctx.registry.cards() if not c.hub_sources and c.builtin is None and c.family != "demo"]
-    lines = ["### Weights that are not on the Hub",
-             "These models are published elsewhere (NVIDIA NGC, Google Drive). Download the file yourself "
+    lines = ["These models are published elsewhere (NVIDIA NGC, Google Drive). Download the file yourself "
              "where its licence allows, then either **set the environment variable** to its path or **put "
              "the file at the listed path**, and restart the hub. The file is verified and loaded like a "
              "Hub download; the same variable also overrides any Hub model with a local file.", "",
@@ -93,6 +92,19 @@ def _on_download(ctx: Any, model_id: str, progress: gr.Progress = gr.Progress(tr
             registry_rows(ctx, check_hashes=True))
 
 
+def _on_download_in_page(ctx: Any, model_id: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):
+    """The page's Download button: like `_on_download`, but a failure keeps the table, marks the
+    model's row and says why beside the button instead of turning the outputs into error badges."""
+    try:
+        return _on_download(ctx, model_id, progress)
+    except gr.Error as e:
+        rows = registry_rows(ctx, check_hashes=False)
+        for row in rows:
+            if row[0] == model_id:
+                row[COLUMNS.index("Cached")] = "no: download failed (see below the table)"
+        return f"**Download of `{model_id}` failed:** {e.message}", rows
+
+
 def _on_pick(ctx: Any, model_id: str | None) -> str:
     return card_summary(ctx.registry.get(model_id) if model_id else None)
 
@@ -106,22 +118,31 @@ def build_tab(ctx: Any) -> None:
         table = gr.Dataframe(registry_rows(ctx, check_hashes=False), headers=COLUMNS, interactive=False, wrap=True,
                              column_widths=COLUMN_WIDTHS, max_height=420, elem_id="models-table")
         with gr.Row():
-            picker = gr.Dropdown(ids, value=ids[0] if ids else None, label="Model", scale=3,
+            picker = gr.Dropdown(ids, value=ids[0] if ids else None, label="Model", scale=3, min_width=260,
                                  elem_id="models-picker")
             with gr.Column(scale=1, min_width=160):
                 download = gr.Button("Download", variant="primary", elem_id="models-download")
                 refresh = gr.Button("Refresh table", elem_id="models-refresh")
-        about = gr.Markdown(_on_pick(ctx, ids[0] if ids else None))
         result = gr.Markdown(elem_id="models-result")
-        gr.Markdown(metrics_markdown(), elem_id="models-demo-metrics")
-        gr.Markdown(local_weights_markdown(ctx))
+        about = gr.Markdown(_on_pick(ctx, ids[0] if ids else None))
+        api_download = gr.Button(visible=False)  # the API's download_model: a failure is an error there
+        with gr.Accordion("Weights that are not on the Hub: where to get them", open=False,
+                          elem_id="models-local-weights"):
+            gr.Markdown(local_weights_markdown(ctx))
+        metrics = metrics_markdown()
+        if metrics:  # its own heading becomes the accordion's label
+            title, _, body = metrics.partition("\n")
+            with gr.Accordion(title.lstrip("# "), open=False, elem_id="models-demo-metrics-box"):
+                gr.Markdown(body, elem_id="models-demo-metrics")
 
         picker.change(partial(_on_pick, ctx), picker, about, api_visibility="private", queue=False)
         refresh.click(partial(_on_list, ctx), None, table, api_name="list_models",
                       api_description="The model registry as a table: id, family, resolution, licence, size, "
                                       "whether it is cached, the state of its sha256 (cached files are hashed), "
                                       "and its sources.")
-        download.click(partial(_on_download, ctx), picker, [result, table], api_name="download_model",
-                       api_description="Download one model's weights into the Hub cache (or find its local "
-                                       "file) and verify them. Returns a status line and the refreshed table.",
+        download.click(partial(_on_download_in_page, ctx), picker, [result, table], api_visibility="private",
                        concurrency_id="download", concurrency_limit=2)
+        api_download.click(partial(_on_download, ctx), picker, [result, table], api_name="download_model",
+                           api_description="Download one model's weights into the Hub cache (or find its local "
+                                           "file) and verify them. Returns a status line and the refreshed table.",
+                           concurrency_id="download", concurrency_limit=2)

@@ -14,7 +14,7 @@ import gradio as gr
 
 from shared.rendering3d import DEFAULT_FOV, DEFAULT_LEVEL, FOV_RANGE, MESH_RESOLUTIONS, PITCH_LIMIT, YAW_LIMIT
 from spaces.handlers import checked_image_upload, gpu
-from spaces.model_picker import card_summary, default_model, model_choices
+from spaces.model_picker import card_summary, default_model, model_choices, picker_info
 from spaces.rendering_3d import actions
 from spaces.rendering_3d.actions import TASK
 
@@ -43,7 +43,8 @@ def build_tab(ctx: Any) -> None:
         gr.Markdown(INTRO)
         gr.Markdown(actions.availability_line(ctx), elem_id="r3d-available")
         with gr.Row():
-            model = gr.Dropdown(choices, value=first, label="3D model", elem_id="r3d-model", scale=1, min_width=260)
+            model = gr.Dropdown(choices, value=first, label="3D model", elem_id="r3d-model", scale=1, min_width=260,
+                                info=picker_info(ctx, choices))
             with gr.Column(scale=1, min_width=260):
                 about = gr.Markdown(card_summary(ctx.registry.get(first) if first else None))
         with gr.Row():

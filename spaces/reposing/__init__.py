@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from spaces.reposing import directions
+from spaces.reposing import directions, posewithstyle
 
 __all__ = ["build_tab"]
 
@@ -23,9 +23,6 @@ StyleGAN3's canvas with its input transform. 3D-aware generators turn their came
 LATER = (
     ("Rig", "StyleRig-style rig (Tewari et al., CVPR 2020): a RigNet learnt over W that sets yaw, pitch, smile, "
             "mouth and light to the values you ask for. Not trained yet; this section stays here until it works."),
-    ("Pose with Style", "Pose with Style (AlBahar et al., SIGGRAPH Asia 2021): reposes a person from their photo, "
-                        "its DensePose IUV and a target IUV. Its generator is being ported; the section opens when "
-                        "it matches the official code."),
     ("Compare", "One source and one target pose through every reposing method side by side, with timings; it opens "
                 "with the rig and Pose with Style."),
 )
@@ -36,6 +33,7 @@ def build_tab(ctx: Any) -> None:
         gr.Markdown(INTRO)
         with gr.Tabs():
             directions.build_section(ctx)
+            posewithstyle.build_section(ctx)
             for title, text in LATER:
                 with gr.Tab(title):
                     gr.Markdown(f"**Not available yet.** {text}")

@@ -20,7 +20,7 @@ from shared.reposing import (POSE_ROWS, PoseBasis, calibrate_basis, component_po
                              transform_image)
 from spaces.handlers import gpu, progress_callback, stylegan_generator, user_errors
 from spaces.latents import latent_update, source_latent
-from spaces.model_picker import card_summary, default_model, generator_choices
+from spaces.model_picker import card_summary, default_model, generator_choices, picker_info
 
 TASK = "reposing"
 METHODS = [("Fitted pose directions (demo world)", "fitted"), ("InterFaceGAN pose file (FFHQ)", "file"),
@@ -41,7 +41,8 @@ def build_section(ctx: Any) -> None:
     with gr.Tab("Directions", id="repose-directions"):
         with gr.Row():
             with gr.Column(min_width=280):
-                model = gr.Dropdown(choices, value=first, label="Generator", elem_id="repose-model")
+                model = gr.Dropdown(choices, value=first, label="Generator", elem_id="repose-model",
+                                    info=picker_info(ctx, choices))
                 about = gr.Markdown(card_summary(ctx.registry.get(first) if first else None))
             with gr.Column(min_width=280):
                 seed = gr.Textbox("3", label="Source: seed", elem_id="repose-seed")

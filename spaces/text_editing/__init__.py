@@ -16,7 +16,7 @@ import gradio as gr
 from shared.latent_store import LatentStore
 from spaces.family import inbox_markdown
 from spaces.latents import Pick, latent_update, send_pick, send_targets
-from spaces.model_picker import card_summary, default_model, generator_choices
+from spaces.model_picker import card_summary, default_model, generator_choices, picker_info
 from spaces.text_editing import compare, global_directions, mapper, optimize
 from spaces.text_editing.source import TASK, TITLE, Source, clip_choices, default_clip, on_model
 
@@ -40,14 +40,17 @@ def _on_send(pick: Pick | None, target: str, store: LatentStore | None):
                              "live in StyleSpace and cannot be sent as a W+ latent.")
 
 
-def _build_source(ctx: Any) -> tuple[Source, gr.Markdown]:
+def _build_source(ctx: Any) -> tuple[Source, gr.Markdown, gr.Examples]:
     latents = ctx.latents if ctx.latents is not None else gr.State(LatentStore())
     choices = generator_choices(ctx, TASK)
     first = default_model(ctx, choices, getattr(ctx.registry, "DEFAULT_GENERATOR_ID", None))
     with gr.Row():
         with gr.Column(min_width=280):
-            model = gr.Dropdown(choices, value=first, label="Generator", elem_id="text-model")
-            clip = gr.Dropdown(clip_choices(ctx), value=default_clip(ctx, first), label="CLIP", elem_id="text-clip")
+            model = gr.Dropdown(choices, value=first, label="Generator", info=picker_info(ctx, choices),
+                                elem_id="text-model")
+            clips = clip_choices(ctx)
+            clip = gr.Dropdown(clips, value=default_clip(ctx, first), label="CLIP", info=picker_info(ctx, clips),
+                               elem_id="text-clip")
             about = gr.Markdown(card_summary(ctx.registry.get(first) if first else None))
         with gr.Column(min_width=280):
             seed = gr.Textbox("3", label="Source: seed", elem_id="text-seed")
@@ -58,21 +61,24 @@ def _build_source(ctx: Any) -> tuple[Source, gr.Markdown]:
         neutral = gr.Textbox("a person", label="Neutral prompt (what the face is now)", elem_id="text-neutral")
         target = gr.Textbox("a person wearing glasses", label="Target prompt (what it should become)",
                             elem_id="text-target")
-    gr.Examples([["a person", "a person wearing glasses"], ["a person", "a smiling person"],
-                 ["a person", "a person with red hair"], ["a person", "a person with blonde hair"],
-                 ["a person", "a person with a beard"], ["a person", "a person turned left"]],
-                inputs=[neutral, target], label="Demo-world prompts", api_visibility="private")
+    examples = gr.Examples([["a person", "a person wearing glasses"], ["a person", "a smiling person"],
+                            ["a person", "a person with red hair"], ["a person", "a person with blonde hair"],
+                            ["a person", "a person with a beard"], ["a person", "a person turned left"]],
+                           inputs=[neutral, target], label="Demo-world prompts (run with global directions)",
+                           example_labels=["→ wearing glasses", "→ smiling", "→ red hair", "→ blonde hair",
+                                           "→ a beard", "→ turned left"],
+                           api_visibility="private")
     latents.change(partial(inbox_markdown, TASK, TITLE), latents, inbox, api_visibility="private", queue=False)
     source = Source(model, clip, seed, name, neutral, target, latents, gr.State(None), first)
-    return source, about
+    return source, about, examples
 
 
 def build_tab(ctx: Any) -> None:
     with gr.Tab(TITLE, id=TASK):
         gr.Markdown(INTRO)
-        source, about = _build_source(ctx)
+        source, about, examples = _build_source(ctx)
         with gr.Tabs():
-            g = global_directions.build_section(ctx, source)
+            g = global_directions.build_section(ctx, source, examples)
             m = mapper.build_section(ctx, source)
             o = optimize.build_section(ctx, source)
             compare.build_section(ctx, source, g, m, o)
@@ -83,7 +89,8 @@ def build_tab(ctx: Any) -> None:
             sent = gr.Markdown()
 
     model, latents = source.model, source.latents
-    model.change(partial(on_model, ctx), [model, latents], [about, source.clip, source.name, m.mapper],
+    model.change(partial(on_model, ctx), [model, latents, source.target],
+                 [about, source.clip, source.name, m.mapper, m.match],
                  api_visibility="private", queue=False)
     latents.change(lambda s, m_: latent_update(s, m_, TASK), [latents, model], source.name, api_visibility="private",
                    queue=False)

@@ -90,7 +90,7 @@ def build_section(ctx: Any, source: Source, g: GlobalKnobs, m: MapperKnobs, o: O
             run = gr.Button("Compare the three methods", variant="primary", elem_id="text-c-run")
             stop = gr.Button("Stop", variant="stop")
         out = gr.Gallery(label="Source · global · mapper · optimisation", format="png", columns=4,
-                         height=300, object_fit="contain", elem_id="text-c-out")
+                         object_fit="contain", elem_id="text-c-out")
         info = gr.Markdown(elem_id="text-c-info")
 
     @gpu(duration=300)

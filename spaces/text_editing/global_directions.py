@@ -13,6 +13,7 @@ import gradio as gr
 from shared.latent_store import LatentStore
 from shared.styleclip import methods
 from shared.styleclip.prompts import check_prompt
+from spaces.examples import run_after_fill
 from spaces.handlers import gpu, progress_callback, user_errors
 from spaces.text_editing.source import Source, pair, setup
 
@@ -49,8 +50,9 @@ def _on_global(ctx: Any, model_id: str, clip_id: str, seed: str, name: str | Non
     return pair(G, ws, res.images, f"global α {alpha:g} β {beta:.2f} · {res.seconds * 1000:.0f} ms"), info, None
 
 
-def build_section(ctx: Any, source: Source) -> GlobalKnobs:
-    """The "Global directions" sub-tab (its edit lives in S, so the tab's pick is cleared)."""
+def build_section(ctx: Any, source: Source, examples: gr.Examples | None = None) -> GlobalKnobs:
+    """The "Global directions" sub-tab (its edit lives in S, so the tab's pick is cleared); a click on
+    one of the tab's prompt `examples` runs it."""
     with gr.Tab("Global directions", id="text-global"):
         with gr.Row():
             with gr.Column(min_width=280):
@@ -67,7 +69,7 @@ def build_section(ctx: Any, source: Source) -> GlobalKnobs:
                             "cached). After that the sliders update live. FFHQ config-f with CLIP ViT-B/32 "
                             "uses StyleCLIP's own `fs3.npy` when you have it (see the Models tab).")
             with gr.Column(min_width=320, scale=2):
-                out = gr.Gallery(label="Source and edit", format="png", columns=2, height=280,
+                out = gr.Gallery(label="Source and edit", format="png", columns=2,
                                  object_fit="contain", elem_id="text-g-out")
                 info = gr.Markdown(elem_id="text-g-info")
 
@@ -79,6 +81,8 @@ def build_section(ctx: Any, source: Source) -> GlobalKnobs:
 
     inputs = [source.model, source.clip, source.seed, source.name, source.neutral, source.target, alpha, beta,
               source.latents]
+    if examples is not None:
+        run_after_fill(examples, styleclip_global, inputs, [out, info, source.pick], concurrency_id="gpu")
     run.click(styleclip_global, inputs, [out, info, source.pick], api_name="styleclip_global",
               api_description=API_GLOBAL, concurrency_id="gpu")
     for slider in (alpha, beta):

@@ -121,7 +121,7 @@ def build_section(ctx: Any, source: Source) -> OptimizeKnobs:
                     stop = gr.Button("Stop", variant="stop")
             with gr.Column(min_width=320, scale=2):
                 out = gr.Gallery(label="Source, result and intermediate steps", format="png", columns=4,
-                                 height=300, object_fit="contain", elem_id="text-o-out")
+                                 object_fit="contain", elem_id="text-o-out")
                 info = gr.Markdown(elem_id="text-o-info")
 
     @gpu(duration=300)

@@ -3,6 +3,7 @@ its method sections share: loading the generator, the source latent and CLIP, ma
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from shared.styleclip.mapper import companion_mappers, demo_mappers, load_mapper
 from shared.styleclip.prompts import check_prompt, templates_for
 from spaces.handlers import StopFlags, model_card, progress_callback, stylegan_generator, user_errors
 from spaces.latents import TAB_LABELS, Pick, latent_update, source_latent
-from spaces.model_picker import card_summary
+from spaces.model_picker import card_summary, model_choices
 
 TASK = "text-editing"
 TITLE = TAB_LABELS[TASK]
@@ -41,7 +42,8 @@ class Source:
 
 
 def clip_choices(ctx: Any) -> list[tuple[str, str]]:
-    return [(i, i) for i in ctx.registry.ids(task=TASK) if ctx.registry.get(i).arch in CLIP_ARCHS]
+    """(label, id) of the CLIPs, labelled with what each needs before it runs, ready first."""
+    return [(label, i) for label, i in model_choices(ctx, TASK) if ctx.registry.get(i).arch in CLIP_ARCHS]
 
 
 def default_clip(ctx: Any, model_id: str | None) -> str | None:
@@ -51,28 +53,67 @@ def default_clip(ctx: Any, model_id: str | None) -> str | None:
     return want if want in ids else (ids[0] if ids else None)
 
 
-def mapper_choices(ctx: Any, model_id: str | None) -> list[tuple[str, str]]:
-    """The mappers trained for `model_id` (its "mappers" companions): the demo world's as
-    'demo:<prompt>' (those whose file is here), then the registered ones by id."""
+def _mapper_options(ctx: Any, model_id: str | None) -> list[tuple[str, str, str]]:
+    """(label, value, prompt) of the mappers trained for `model_id` (its "mappers" companions): the
+    demo world's as 'demo:<prompt>' (those whose file is here), then the registered ones by id."""
     demo, registered = [], []
     for i in ctx.registry.companions(model_id, "mappers"):
         card = ctx.registry.get(i)
         prompt = (card.arch_config or {}).get("prompt", "")
         if card.family == "demo":
             if prompt in demo_mappers():
-                demo.append((f"demo: {prompt}", f"demo:{prompt}"))
+                demo.append((f"demo: {prompt}", f"demo:{prompt}", prompt))
         else:
             here = "" if hub.cached_path(card) else " (file not on this machine)"
-            registered.append((f"{i}: {prompt}{here}", i))
+            registered.append((f"{i}: {prompt}{here}", i, prompt))
     return demo + registered
 
 
-def on_model(ctx: Any, model_id: str | None, store: LatentStore | None):
-    """Summary, default CLIP, latent choices and mapper choices of a newly picked generator."""
+def mapper_choices(ctx: Any, model_id: str | None) -> list[tuple[str, str]]:
+    """(label, value) of the mappers trained for `model_id`, for the mapper dropdown."""
+    return [(label, value) for label, value, _ in _mapper_options(ctx, model_id)]
+
+
+_FILLER = frozenset({"a", "an", "the", "person", "people", "face", "with", "wearing", "who", "is", "has", "of",
+                     "and", "in", "on", "their", "his", "her"})
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z]+", (text or "").lower())) - _FILLER
+
+
+def mapper_for_prompt(ctx: Any, model_id: str | None, target: str | None) -> tuple[str | None, str]:
+    """(the mapper whose prompt the target prompt contains, one line saying so), or (None, a line
+    saying no mapper of `model_id` is trained for it and what to do instead)."""
+    options = _mapper_options(ctx, model_id)
+    want = _words(target or "")
+    matches = [(len(_words(prompt)), value, prompt) for _, value, prompt in options
+               if _words(prompt) and _words(prompt) <= want]
+    if matches:
+        _, value, prompt = max(matches, key=lambda m: m[0])
+        return value, f"The mapper for **{prompt}** matches the target prompt."
+    if not options:
+        return None, ("No mapper is trained for this generator: upload one, or use global directions or "
+                      "latent optimisation.")
+    have = ", ".join(f"'{prompt}'" for _, _, prompt in options)
+    return None, (f"No mapper here is trained for '{target}' (this generator has {have}): pick one of those, "
+                  f"upload one, or use global directions or latent optimisation, which take any prompt.")
+
+
+def on_model(ctx: Any, model_id: str | None, store: LatentStore | None, target: str | None = None):
+    """Summary, default CLIP, latent choices, and the mapper choices of a newly picked generator with
+    the one matching the target prompt chosen (and a line saying which, or that none does)."""
     mappers = mapper_choices(ctx, model_id)
+    value, note = mapper_for_prompt(ctx, model_id, target)
     return (card_summary(ctx.registry.get(model_id) if model_id else None),
             gr.update(value=default_clip(ctx, model_id)), latent_update(store, model_id, TASK),
-            gr.update(choices=mappers, value=mappers[0][1] if mappers else None))
+            gr.update(choices=mappers, value=value), note)
+
+
+def on_target(ctx: Any, model_id: str | None, target: str | None):
+    """The target prompt changed: the mapper matching it (or none), and the line saying so."""
+    value, note = mapper_for_prompt(ctx, model_id, target)
+    return gr.update(value=value), note
 
 
 def _clip(ctx: Any, clip_id: str | None, progress: gr.Progress | None = None):

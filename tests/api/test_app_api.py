@@ -39,7 +39,11 @@ PUBLIC = {"/generate", "/send_to_mixing", "/send_to_local_editing", "/send_to_te
           # Text editing tab (tested in tests/api/test_text_editing.py)
           "/styleclip_global", "/styleclip_mapper", "/styleclip_optimize", "/styleclip_compare", "/send_text_latent",
           # 3D rendering tab (tested in tests/api/test_rendering_3d.py)
-          "/render_3d", "/orbit_3d", "/mesh_3d", "/compare_3d"}
+          "/render_3d", "/orbit_3d", "/mesh_3d", "/compare_3d", "/photo_3d",
+          # Reposing tab (tested in tests/api/test_reposing.py)
+          "/repose", "/repose_strip", "/repose_transform",
+          # Reposing › Pose with Style (tested in tests/api/test_posewithstyle.py)
+          "/pose_with_style", "/pose_with_style_garment"}
 SEND = ["/send_to_mixing", "/send_to_local_editing", "/send_to_text_editing", "/send_to_inversion"]
 
 

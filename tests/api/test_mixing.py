@@ -65,6 +65,19 @@ def test_grid_is_the_papers_layout_and_matches_the_library(client, G):
     assert "2 × 3 grid" in info and "rows **0, 1, 2**" in info
 
 
+def test_grid_in_the_papers_figure_layout_gives_each_destination_its_band(client, G):
+    """StyleGAN's figure 3: destination rows take coarse, coarse, coarse, middle, middle, fine."""
+    sheet, info = call(client, *mix_args("2,3", "10-15", rows="paper"), api_name="/mixing_grid")
+    img = png(sheet)
+    assert img.shape == (7 * 64, 3 * 64, 3)
+    for i, band in enumerate(("coarse", "coarse", "coarse", "middle", "middle", "fine")):
+        want = to_uint8_hwc(style_mix_images(G, ws_from_seeds(G, [10 + i]), ws_from_seeds(G, [3]), band))[0]
+        assert same_image(img[(i + 1) * 64:(i + 2) * 64, 2 * 64:], want), band
+    assert "paper's layout" in info and "fine (" in info
+    with pytest.raises(AppError, match="use it with Make grid"):
+        call(client, *mix_args(rows="paper"), api_name="/mix")
+
+
 def test_single_mix_and_custom_rows(client, G):
     gallery, info, picked = call(client, *mix_args("9", "8", rows="custom", custom="3-6"), api_name="/mix")
     assert [g["caption"] for g in gallery] == ["destination: seed 8", "source: seed 9", "mix"]

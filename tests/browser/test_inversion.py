@@ -21,6 +21,7 @@ def test_browser_inverts_an_uploaded_demo_render(page, tmp_path):
     page.set_viewport_size({"width": 1280, "height": 1000})
     page.get_by_role("tab", name="Inversion", exact=True).click()
     page.locator("#inversion-photo input[type=file]").set_input_files(str(path))
+    page.locator("#inversion-align-note").get_by_text("was found").wait_for()  # the default for a new photo
     page.get_by_label("Centre crop (no alignment)").check()
     page.locator("#inversion-align").click()
     page.locator("#inversion-aligned img").wait_for(state="visible")
@@ -42,3 +43,26 @@ def test_browser_inverts_an_uploaded_demo_render(page, tmp_path):
     assert "PSNR" in page.locator("#inversion-info").inner_text() or "| W+" in page.locator("#inversion-info").inner_text()
     page.wait_for_timeout(500)
     assert screenshot(page, "inversion-run").stat().st_size > 10_000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("photo, mode, note", [
+    ("astronaut", "FFHQ alignment (dlib landmarks)", "A face was found"),
+    ("coffee", "Centre crop (no alignment)", "No face was found"),
+])
+def test_browser_a_new_photo_defaults_to_ffhq_alignment_when_it_has_a_face(page, tmp_path, photo, mode, note):
+    """A real photo with a face (skimage's astronaut) picks FFHQ alignment; one without a face
+    (a cup of coffee) picks centre crop and says so. Issue 21: centre crop wasted the run."""
+    skimage_data = pytest.importorskip("skimage.data")
+    path = tmp_path / f"{photo}.png"
+    Image.fromarray(getattr(skimage_data, photo)()).save(path)
+    page.get_by_role("tab", name="Inversion", exact=True).click()
+    assert page.get_by_label("Centre crop (no alignment)").is_checked()   # the demo model's default
+    page.locator("#inversion-photo input[type=file]").set_input_files(str(path))
+    page.locator("#inversion-align-note").get_by_text(note).wait_for()
+    assert page.get_by_label(mode).is_checked()
+    page.locator("#inversion-align").click()
+    page.locator("#inversion-aligned img").wait_for(state="visible")
+    line = page.locator("#inversion-align-info").inner_text()
+    assert ("FFHQ alignment" if photo == "astronaut" else "Centre crop") in line, line
+    screenshot(page, f"inversion-default-alignment-{photo}")

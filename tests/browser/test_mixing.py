@@ -38,3 +38,15 @@ def test_browser_crossover_from_an_example(page):
     assert energy[0] < energy[1], info
     assert page.locator("#mixing-crossover-gallery img").count() == 5
     screenshot(page, "mixing_crossover")
+
+
+@pytest.mark.browser
+def test_browser_an_interpolation_example_makes_its_video(page):
+    """Clicking an example runs it (issue 21: examples only filled the inputs)."""
+    page.get_by_role("tab", name="Mixing", exact=True).click()
+    page.get_by_role("tab", name="Interpolation", exact=True).click()
+    page.get_by_text("slerp in Z", exact=True).click()
+    info = page.locator("#mixing-interp-info")
+    info.get_by_text("through 2 keys in Z").wait_for(timeout=300_000)
+    page.locator("#mixing-video video").wait_for(state="attached")
+    screenshot(page, "mixing_interpolation_example")

@@ -262,3 +262,21 @@ def test_writers_validate_frames(tmp_path):
         M.write_gif(torch.zeros(2, 8, 8), tmp_path / "x.gif", fps=10)
     with pytest.raises(InputError, match="even width and height"):
         M.write_video(np.zeros((2, 9, 8, 3), np.uint8), tmp_path / "x.mp4", fps=10)
+
+
+def test_paper_figure_layout_takes_a_band_per_destination(sg2):
+    """StyleGAN's figure 3: destinations take coarse, coarse, coarse, middle, middle, fine from the sources."""
+    from shared.latents import resolve_rows
+    from shared.mixing import PAPER_FIGURE_BANDS, style_mixing_grid
+
+    src, dst = L.ws_from_seeds(sg2, [1, 2], 0.7), L.ws_from_seeds(sg2, list(range(10, 16)), 0.7)
+    grid = style_mixing_grid(sg2, src, dst, None, per_destination=PAPER_FIGURE_BANDS)
+    assert grid.mixes.shape[:2] == (6, 2)
+    for i, band in enumerate(PAPER_FIGURE_BANDS):
+        take = set(resolve_rows(sg2, band))
+        assert grid.per_row[i] == tuple(sorted(take))
+        for r in range(sg2.num_ws):
+            want = src[:, r] if r in take else dst[i:i + 1, r].expand(2, -1)
+            assert torch.equal(grid.mixes_ws[i, :, r], want)
+    with pytest.raises(InputError, match="one row choice per destination"):
+        style_mixing_grid(sg2, src, dst, None, per_destination=PAPER_FIGURE_BANDS[:3])

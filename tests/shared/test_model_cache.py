@@ -30,7 +30,8 @@ def test_every_companion_names_a_registered_record_of_the_right_kind():
     kinds = {"encoder": {"e4e", "psp", "restyle-psp", "restyle-e4e"}, "predictor": {"demo-predictor"},
              "clip": {"clip-vit", "open-clip"}, "flow": {"styleflow-cnf"}, "directions": {"direction-set"},
              "mappers": {"styleclip-levels-mapper"}, "relevance": {"styleclip-relevance"},
-             "stylespace-stats": {"stylespace-stats"}}
+             "stylespace-stats": {"stylespace-stats"}, "ccm": {"posewithstyle-ccm"},
+             "uv-lookup": {"densepose-uv-lookup"}, "uv-parts": {"densepose-uv-parts"}}
     assert set(kinds) == COMPANION_KINDS
     for card in registry.cards():
         for kind in card.companions:
@@ -80,7 +81,7 @@ def test_every_record_kind_has_a_loader_that_resolves():
         module, _, name = target.partition(":")
         assert callable(getattr(importlib.import_module(module), name)), target
         assert call in ("card", "path")
-    generators = {"stylegan2", "stylegan3", "stylenerf", "eg3d"}
+    generators = {"stylegan1", "stylegan2", "stylegan3", "stylenerf", "eg3d"}
     without = {"dlib-shape-predictor", "styleclip-relevance", "stylespace-stats"}  # read by their users
     for card in registry.cards():
         if card.arch in generators | without:

@@ -355,3 +355,60 @@ def _save_bytes(tmp_path, data: bytes):
     p = tmp_path / "raw.pt"
     p.write_bytes(data)
     return p
+
+
+# ---- e4e cars: 512-px generator (16 styles), 192x256 (HxW) inputs ---------------------------------------
+def test_e4e_cars_official_layout_takes_192x256(tmp_path):
+    """The official `e4e_cars_encode.pt` layout: Encoder4Editing with 16 style heads built for 256-px
+    inputs (conv counts 4/5/6), opts stylegan_size 512 and dataset_type 'cars_encode', whose official
+    transform resizes to 192x256. Reduced widths keep the test fast; the spatial layout is official."""
+    cfg = default_config("Encoder4Editing", widths=(16, 24, 32, 48), blocks=(1, 1, 1, 1), w_dim=32, n_styles=16)
+    torch.manual_seed(3)
+    enc = build_encoder(cfg).eval()
+    _randomise_buffers(enc, 4)
+    assert [len(enc.styles[i].convs) // 2 for i in (0, 3, 7)] == [4, 5, 6]
+    opts = {"encoder_type": "Encoder4Editing", "stylegan_size": 512, "dataset_type": "cars_encode",
+            "start_from_latent_avg": True}
+    path = tmp_path / "e4e_cars_encode.pt"
+    torch.save(_official_ckpt(enc, opts, latent_avg=torch.randn(16, 32)), path)
+    ck = load_encoder_checkpoint(path)
+    assert ck.config.input_shape == (192, 256) and ck.config.n_styles == 16 and ck.latent_avg.shape == (16, 32)
+    x = torch.rand(2, 3, 192, 256, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    with torch.no_grad():
+        codes = ck.encoder(x)
+        assert codes.shape == (2, 16, 32)
+        assert torch.allclose(ck.encoder(x[1:]), codes[1:], atol=1e-5, rtol=0)   # rows stay per image
+        # every head ends at 1x1 on the 12x16 / 24x32 / 48x64 maps (no spatial positions folded into the batch)
+        feats = ck.encoder.body(ck.encoder._stem(x))
+        assert tuple(feats.shape[-2:]) == (12, 16) and tuple(ck.encoder.styles[0].convs(feats).shape[-2:]) == (1, 1)
+        # the square input of the FFHQ encoders is refused with the expected shape named
+        with pytest.raises(ValueError, match=r"\[N, 3, 192, 256\]"):
+            ck.encoder(torch.zeros(1, 3, 256, 256))
+    # the same weights with FFHQ options take 256x256 and give other codes for the resized image
+    ffhq = encoder_from_checkpoint(_official_ckpt(enc, {**opts, "dataset_type": "ffhq_encode"}))
+    assert ffhq.config.input_shape == (256, 256)
+    # an input shape the heads cannot reduce is a sentence, not a crash later
+    with pytest.raises(ValueError, match="does not reduce"):
+        EncoderConfig(encoder_type="Encoder4Editing", input_hw=(200, 256))
+
+
+def test_e4e_cars_matches_the_official_encoder():
+    """Vector from the official e4e `Encoder4Editing(50, 'ir_se', opts)` with stylegan_size 512 on a
+    192x256 input (tests/data/official_torch/make_vectors.py): weights from the JSON recipe in the
+    official checkpoint layout, loaded through encoder_from_checkpoint with the cars options."""
+    import hashlib
+    import json
+
+    import numpy as np
+    root = Path(__file__).resolve().parents[2] / "data" / "official_torch"
+    meta = json.loads((root / "e4e_cars_encoder.json").read_text())
+    codes = torch.from_numpy(np.load(root / "e4e_cars_encoder.npz")["codes"])
+    x = np.random.RandomState(6).uniform(-1, 1, (1, 3, 192, 256)).astype(np.float32)
+    assert hashlib.sha256(x.tobytes()).hexdigest() == meta["x_sha256"]
+    sd = recipe_state_dict(meta["entries"])
+    ck = encoder_from_checkpoint({"state_dict": {f"encoder.{k}": v for k, v in sd.items()},
+                                  "opts": meta["constructor"]["opts"]}, "e4e_cars_encode.pt")
+    assert ck.config.input_shape == (192, 256) and ck.config.n_styles == 16
+    with torch.no_grad():
+        got = ck.encoder(torch.from_numpy(x))
+    assert rel_err(got, codes) <= CODES_TOL

@@ -13,8 +13,8 @@ import torch
 
 from shared.errors import InputError
 from shared.errors import CheckpointError
-from shared.styleclip.mapper import (LevelsMapper, MapperConfig, apply_mapper, demo_mappers, edit_with_mapper,
-                                     load_mapper, mapper_from_state_dict, save_mapper)
+from shared.styleclip.mapper import (LevelsMapper, MapperConfig, SingleMapper, apply_mapper, demo_mappers,
+                                     edit_with_mapper, load_mapper, mapper_from_state_dict, save_mapper)
 from tests.parity import load_vector, recipe_state_dict, rel_err
 
 torch.set_num_threads(1)
@@ -117,7 +117,7 @@ def test_official_namespace_opts_legacy_format_and_errors(tmp_path):
     with pytest.raises(CheckpointError, match="no StyleCLIP LevelsMapper"):
         load_mapper(tmp_path / "dec.pt")
     torch.save({"state_dict": {"mapper.mapping.mapping.1.weight": torch.zeros(4, 4)}}, tmp_path / "single.pt")
-    with pytest.raises(CheckpointError, match="SingleMapper"):
+    with pytest.raises(CheckpointError, match="SingleMapper weights lack mapping.mapping.1.bias"):
         load_mapper(tmp_path / "single.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(CheckpointError):
@@ -184,3 +184,69 @@ def test_shipped_demo_mappers_are_small_and_raise_clip_similarity(demo_g_clip):
             edited, _ = edit_with_mapper(G, mapper, ws)
             gain = (clip.encode_image(edited) * text).sum(-1) - (clip.encode_image(source) * text).sum(-1)
         assert float(gain.mean()) > 0.02 and float((gain > 0).float().mean()) >= 0.75, (prompt, gain)
+
+
+# ---- SingleMapper (official mapper_type='SingleMapper') --------------------------------------------------
+def _single_reference(sd: dict, ws: torch.Tensor, lr_mul: float = 0.01) -> torch.Tensor:
+    """The official SingleMapper written out: PixelNorm over dim 1 of the whole [N, rows, w_dim] W+ (all
+    rows together), then per layer leaky_relu(x @ (W·lr_mul/√in)ᵀ + b·lr_mul, 0.2)·√2."""
+    x = ws * torch.rsqrt(ws.square().mean(dim=1, keepdim=True) + 1e-8)
+    for i in range(1, 1 + len(sd) // 2):
+        w, b = sd[f"mapper.mapping.mapping.{i}.weight"], sd[f"mapper.mapping.mapping.{i}.bias"]
+        x = torch.nn.functional.leaky_relu(x @ (w * lr_mul / w.shape[1] ** 0.5).T + b * lr_mul, 0.2) * 2 ** 0.5
+    return x
+
+
+def test_official_single_mapper_checkpoint_loads(tmp_path):
+    g = torch.Generator().manual_seed(11)
+    w_dim = 32
+    sd = {}
+    for i in range(1, 5):     # the official Mapper: PixelNorm (index 0) + 4 EqualLinear (1..4)
+        sd[f"mapper.mapping.mapping.{i}.weight"] = torch.randn(w_dim, w_dim, generator=g) / 0.01
+        sd[f"mapper.mapping.mapping.{i}.bias"] = torch.randn(w_dim, generator=g) * 10
+    ckpt = {"state_dict": {**sd, "decoder.style.1.weight": torch.randn(4, 4)},
+            "opts": {"mapper_type": "SingleMapper", "description": "a person with purple hair",
+                     "no_coarse_mapper": False, "no_medium_mapper": False, "no_fine_mapper": False,
+                     "stylegan_size": 1024}}
+    torch.save(ckpt, tmp_path / "single.pt")
+    mapper, meta = load_mapper(tmp_path / "single.pt")
+    assert isinstance(mapper, SingleMapper) and meta["mapper_type"] == "SingleMapper"
+    assert mapper.config == MapperConfig(w_dim=w_dim, layers=4, mapper_type="SingleMapper")
+    assert meta["prompt"] == "a person with purple hair"
+    assert list(mapper.state_dict()) == [k[len("mapper."):] for k in sd]      # official keys, official order
+    ws = torch.randn(2, 18, w_dim, generator=g)
+    with torch.no_grad():
+        out = mapper(ws)
+    assert torch.allclose(out, _single_reference(sd, ws), rtol=1e-5, atol=1e-5 * out.abs().max().item())
+    # one mapping over all rows: the norm spans all 18 rows, so scaling a fine row changes the coarse output
+    ws2 = ws.clone()
+    ws2[:, 17] *= 4
+    with torch.no_grad():
+        assert not torch.allclose(mapper(ws2)[:, :4], out[:, :4])
+    # round trip through our safetensors file keeps the type
+    again, meta2 = load_mapper(save_mapper(mapper, tmp_path / "single.safetensors", prompt="purple"))
+    assert isinstance(again, SingleMapper) and meta2["arch"] == "styleclip-single-mapper"
+    with torch.no_grad():
+        assert torch.equal(again(ws), out)
+    # opts that name the other type are refused with both names
+    torch.save({**ckpt, "opts": {**ckpt["opts"], "mapper_type": "LevelsMapper"}}, tmp_path / "lie.pt")
+    with pytest.raises(CheckpointError, match="'LevelsMapper' but the weights are a SingleMapper"):
+        load_mapper(tmp_path / "lie.pt")
+    with pytest.raises(ValueError, match="mapper_type"):
+        LevelsMapper(MapperConfig(mapper_type="SingleMapper"))
+
+
+def test_single_mapper_matches_the_official_class():
+    """Vector from the official StyleCLIP `SingleMapper` (tests/data/official_torch/make_vectors.py):
+    weights from the JSON recipe, saved in the official checkpoint layout, loaded through load_mapper."""
+    import numpy as np
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2] / "data" / "official_torch"
+    meta = json.loads((root / "styleclip_single_mapper.json").read_text())
+    t = np.load(root / "styleclip_single_mapper.npz")
+    sd = recipe_state_dict(meta["entries"])
+    mapper = mapper_from_state_dict({f"mapper.{k}": v for k, v in sd.items()}, meta["constructor"]["opts"])
+    assert isinstance(mapper, SingleMapper) and list(mapper.state_dict()) == [e["key"] for e in meta["entries"]]
+    with torch.no_grad():
+        out = mapper(torch.from_numpy(t["x"]))
+    assert rel_err(out, torch.from_numpy(t["codes"])) <= 1e-5
