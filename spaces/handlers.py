@@ -200,7 +200,14 @@ def progress_callback(progress: gr.Progress | None) -> Callable[[float, str], No
 class StopFlags:
     """One "stop" flag per browser session for a tab's long-running handler (cooperative
     cancellation: the method polls `event.is_set` between steps). A Stop button calls `stop`;
-    the handler calls `start` before its work and `finish` in a `finally`."""
+    the handler calls `start` before its work and `finish` in a `finally`.
+
+    A session runs one such job per tab at a time, so `start` also raises the flag of the session's
+    previous run if it is still going. That run can only be one nobody waits for any more: a job
+    cancelled through the API (`gradio_client`'s `job.cancel()` drops the result but cannot stop a
+    Python thread), whose optimisation would otherwise go on in the background, holding memory and
+    CPU beyond the queue's concurrency limit (issue 19).
+    """
 
     def __init__(self) -> None:
         self._flags: dict[str, threading.Event] = {}
@@ -211,9 +218,12 @@ class StopFlags:
         return getattr(request, "session_hash", None) or "api"
 
     def start(self, request: Any) -> threading.Event:
-        """A fresh flag for this session's new run (replacing an older run's)."""
+        """A fresh flag for this session's new run; an older run of the session still going is stopped."""
         with self._lock:
+            older = self._flags.get(self._key(request))
             event = self._flags[self._key(request)] = threading.Event()
+        if older is not None:
+            older.set()
         return event
 
     def stop(self, request: Any) -> None:

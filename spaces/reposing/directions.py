@@ -65,9 +65,11 @@ def build_section(ctx: Any) -> None:
             run = gr.Button("Repose", variant="primary", elem_id="repose-run")
             strip_btn = gr.Button("Yaw strip", elem_id="repose-strip-run")
         with gr.Row():
-            before = gr.Image(label="Source", type="numpy", format="png", height=256, elem_id="repose-source", min_width=240,
+            before = gr.Image(label="Source", type="numpy", format="png", height=256, elem_id="repose-source",
+                              min_width=240,
                               elem_classes=["pixel-view"])
-            after = gr.Image(label="Reposed", type="numpy", format="png", height=256, elem_id="repose-result", min_width=240,
+            after = gr.Image(label="Reposed", type="numpy", format="png", height=256, elem_id="repose-result",
+                             min_width=240,
                              elem_classes=["pixel-view"])
         strip = gr.Gallery(label="Yaw strip (± the yaw slider)", columns=STRIP_STEPS, height=200, format="png",
                            elem_id="repose-strip")
@@ -190,7 +192,8 @@ def _source(ctx: Any, card: Any, G: Any, seed: str | None, name: str | None, sto
 
 
 def repose_action(ctx: Any, model_id: str, seed: str | None, name: str | None, method: str, rows: str, yaw: float,
-                  pitch: float, yaw_k: Any, pitch_k: Any, store: LatentStore | None, progress: gr.Progress | None = None):
+                  pitch: float, yaw_k: Any, pitch_k: Any, store: LatentStore | None,
+                  progress: gr.Progress | None = None):
     """Source and reposed image, and a line with what was asked, which directions, and what the
     pose reader (demo world) reads before and after."""
     card, G = stylegan_generator(ctx, model_id, "reposing", progress)
@@ -207,7 +210,8 @@ def repose_action(ctx: Any, model_id: str, seed: str | None, name: str | None, m
     if reader is not None:
         with torch.inference_mode():
             a, b = reader(src)[0], reader(img)[0]
-        line += (f" · the demo predictor reads yaw {a[0]:+.0f}° → {b[0]:+.0f}°, pitch {a[1]:+.0f}° → {b[1]:+.0f}°")
+        line += (f" · the demo predictor reads yaw {a[0]:+.0f}° → {b[0]:+.0f}°, "
+                 f"pitch {a[1]:+.0f}° → {b[1]:+.0f}°")
     if note:
         line += f" · {note}"
     return to_uint8_hwc(src)[0], to_uint8_hwc(img)[0], line

@@ -196,8 +196,8 @@ def build_section(ctx: Any) -> None:
         with gr.Row():
             photo = _upload("Source photo", "pws-photo")
             sil = _upload("Source silhouette (_sil.png)", "pws-sil")
-            iuv = _upload("Source IUV (_iuv.png: I, U, V)", "pws-iuv")
-            target = _upload("Target IUV (the pose to take)", "pws-target")
+            iuv = _upload("Source IUV (_iuv.png)", "pws-iuv")
+            target = _upload("Target IUV (pose)", "pws-target")
         with gr.Row(visible=False) as garment_row:
             g_photo = _upload("Garment photo", "pws-garment-photo")
             g_sil = _upload("Garment silhouette", "pws-garment-sil")
@@ -209,9 +209,9 @@ def build_section(ctx: Any) -> None:
             result = gr.Image(label="Result", type="numpy", format="png", height=400, min_width=240,
                               elem_id="pws-result", elem_classes=["pixel-view"])
             shown_source = gr.Image(label="Source IUV (parts coloured)", type="numpy", format="png", height=400,
-                                    min_width=160, elem_id="pws-source-iuv", elem_classes=["pixel-view"])
+                                    min_width=240, elem_id="pws-source-iuv", elem_classes=["pixel-view"])
             shown_target = gr.Image(label="Target / garment IUV", type="numpy", format="png", height=400,
-                                    min_width=160, elem_id="pws-target-iuv", elem_classes=["pixel-view"])
+                                    min_width=240, elem_id="pws-target-iuv", elem_classes=["pixel-view"])
         info = gr.Markdown(elem_id="pws-info")
 
     @gpu(duration=120)

@@ -4,7 +4,8 @@ script could make, and what the app must answer: a sentence (a regular expressio
 
 Files are written on demand into a folder (`Case.args(folder)`), so the corpus costs nothing to
 import. `tests/api/test_hostile_inputs.py` runs it through `gradio_client` and checks after each
-case that the app still serves; `python -m tests.api.hostile_inputs` prints the table for the note.
+case that the app still serves; `python -m tests.api.hostile_inputs http://127.0.0.1:7860/` prints
+the table for the note against a running app.
 """
 from __future__ import annotations
 
@@ -248,7 +249,7 @@ NUMBER_CASES = [
 CASES = IMAGE_CASES + LATENT_CASES + PROMPT_CASES + NUMBER_CASES
 
 
-if __name__ == "__main__":  # the note's table: python -m tests.api.hostile_inputs (needs a running app URL)
+if __name__ == "__main__":  # the note's table: python -m tests.api.hostile_inputs <url of a running app>
     import sys
     import tempfile
 

@@ -1,5 +1,6 @@
 """Faults inside a handler (issue 19 item 4): a bug and a CUDA out-of-memory both reach the caller as
-one sentence, the log keeps the trace (bug) or a warning (memory), and the app keeps serving.
+one sentence, the log keeps the trace (bug) or a warning (memory), and the app keeps serving; a
+model evicted from the cache while requests use it changes nothing they return.
 
 The faults are simulated by replacing the library function the Generate tab calls, for one request.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 
 import pytest
 import torch
@@ -63,3 +66,28 @@ def test_generator_handlers_stay_generators_and_keep_their_signature(app):
     compare = fns["compare"]
     assert inspect.isgeneratorfunction(compare)
     assert "request" in inspect.signature(compare).parameters
+
+
+def test_a_model_evicted_while_requests_use_it(app, client):
+    """The model cache drops the demo generator again and again while /generate runs: every request
+    completes with the same images (a request holds its own reference; the next one reloads)."""
+    from pathlib import Path
+    ctx = app[1]
+    reference = [Path(item["image"]).read_bytes() for item in _generate(client, "0-3")[0]]
+    stop = threading.Event()
+
+    def evict_again_and_again() -> None:
+        while not stop.is_set():
+            ctx.models.evict(DEMO)
+            time.sleep(0.005)
+
+    evictor = threading.Thread(target=evict_again_and_again)
+    evictor.start()
+    try:
+        for _ in range(4):
+            images = [Path(item["image"]).read_bytes() for item in _generate(client, "0-3")[0]]
+            assert images == reference
+    finally:
+        stop.set()
+        evictor.join()
+    assert_still_serving(client)

@@ -9,22 +9,26 @@ end to end through `gradio_client` the way the report did (8 clients, the same s
 from __future__ import annotations
 
 import os
+import re
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from gradio import processing_utils
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from shared import registry
 from shared.generation import generate_images
 from shared.latent_store import LatentStore
-from spaces.handlers import _gradio_save_pil_to_cache, _save_pil_to_cache_atomically
+from spaces.handlers import StopFlags, _gradio_save_pil_to_cache, _save_pil_to_cache_atomically
 from tests.api.calls import assert_still_serving, call, new_client
 
 DEMO = registry.DEFAULT_GENERATOR_ID
@@ -109,8 +113,8 @@ def _session_store(app, client) -> LatentStore:
 
 
 def test_sessions_keep_their_own_latents_under_load(app):
-    """8 sessions at once (the test app queues 8), each generating its own seeds and sending them on while the others do the
-    same: every session's store holds exactly its own latents (values included), none of another's,
+    """8 sessions at once (the test app queues 8), each generating its own seeds and sending them on
+    while the others do the same: every session's store holds exactly its own latents (values included), none of another's,
     and a latent name from another session is unknown to this one."""
     sessions = [new_client(app) for _ in range(8)]
     G = app[1].models.generator(DEMO)
@@ -133,5 +137,53 @@ def test_sessions_keep_their_own_latents_under_load(app):
             expected = generate_images(G, [seed], truncation_psi=0.7).ws.numpy()
             np.testing.assert_array_equal(store.get(name).ws, expected)
     other = _session_store(app, sessions[1]).list()[0]
-    with pytest.raises(AppError, match="not|unknown|no latent"):
+    with pytest.raises(AppError, match=f"No latent called {re.escape(repr(other))} in this session"):
         call(sessions[0], DEMO, "1", [other], "2", [], "coarse", "", 1.0, "const", api_name="/mix")
+
+
+# ---- cancelled jobs ------------------------------------------------------------------------------
+def _threads_in(function: str) -> int:
+    """How many threads have `function` on their stack right now."""
+    count = 0
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            if frame.f_code.co_name == function:
+                count += 1
+                break
+            frame = frame.f_back
+    return count
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_stop_flags_stop_the_sessions_previous_run():
+    flags = StopFlags()
+    a, b = SimpleNamespace(session_hash="a"), SimpleNamespace(session_hash="b")
+    first, other = flags.start(a), flags.start(b)
+    second = flags.start(a)
+    assert first.is_set() and not second.is_set() and not other.is_set()
+    flags.finish(a, first)            # the old run ending leaves the new run's flag in place
+    flags.stop(a)
+    assert second.is_set()
+
+
+def test_an_inversion_cancelled_through_the_api_does_not_run_on(app, portrait):
+    """`job.cancel()` drops the result but cannot stop the worker thread; the session's next run
+    raises the old run's stop flag, so the orphaned optimisation ends at its next step instead of
+    running its 1,000 steps beside the new job."""
+    client = new_client(app)
+    job = client.submit(handle_file(str(portrait)), "center", DEMO, ["w+"], 1000, 0.1, 2, api_name="/compare")
+    assert not job.done()
+    assert _wait_for(lambda: _threads_in("optimize_latent") == 1, 60), "the W+ inversion never started"
+    job.cancel()
+    gallery, info = call(client, handle_file(str(portrait)), "center", DEMO, "w+", 5, 0.1, 2, api_name="/invert")
+    assert "PSNR" in info or gallery
+    assert _wait_for(lambda: _threads_in("optimize_latent") == 0, 20), "the cancelled inversion kept running"
+    assert_still_serving(client)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -42,6 +45,23 @@ def open_tab(page, label: str) -> None:
             return
         menu.locator("button").first.click()  # close it again
     raise AssertionError(f"no tab called {label!r} is shown or behind a tab menu")
+
+
+@contextmanager
+def app_page(browser, url: str, width: int, height: int, *tabs: str) -> Iterator[Any]:
+    """A fresh page on the app in a `width` x `height` window, the header loaded and `tabs` opened
+    in order (a tab, then a section inside it); its browser context is closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(url)
+        page.get_by_text("StyleGAN applications side by side").wait_for()
+        for label in tabs:
+            open_tab(page, label)
+        yield page
+    finally:
+        context.close()
 
 
 def decoded_png(page, src: str) -> np.ndarray:

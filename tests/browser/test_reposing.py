@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.pages import WAIT_MS, clipped_images, decoded_png, open_tab, screenshot
+from tests.browser.pages import app_page, clipped_images, decoded_png, screenshot
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("width, height", [(1400, 1000), (400, 800)])
 def test_repose_and_strip(browser, url: str, width: int, height: int):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    try:
-        page.goto(url)
-        page.get_by_text("StyleGAN applications side by side").wait_for()
-        open_tab(page, "Reposing")
+    with app_page(browser, url, width, height, "Reposing") as page:
         page.locator("#repose-run").click()
         page.locator("#repose-info").get_by_text("reads yaw").wait_for()
         for elem in ("repose-source", "repose-result"):
@@ -30,5 +24,3 @@ def test_repose_and_strip(browser, url: str, width: int, height: int):
         page.locator("#repose-info").get_by_text("from -20° to +20°").wait_for()
         assert clipped_images(page, "#repose-result") == [] and clipped_images(page, "#repose-source") == []
         screenshot(page, f"reposing-directions-{width}x{height}")
-    finally:
-        context.close()
