@@ -330,9 +330,15 @@ def checked_image_upload(image: gr.Image, *, check_on_upload: bool = True) -> gr
 
     image.preprocess = preprocess  # type: ignore[method-assign]
     if check_on_upload:
-        image.upload(_accept_upload, image, None, api_visibility="private", show_progress="hidden",
-                     concurrency_limit=None)
+        checked = image.upload(_accept_upload, image, None, api_visibility="private", show_progress="hidden",
+                               concurrency_limit=None)
+        checked.failure(_clear_box, None, image, api_visibility="private", queue=False)  # a refused file leaves
     return image
+
+
+def _clear_box() -> None:
+    """Empty an upload box whose file was refused (its sentence is already shown)."""
+    return None
 
 
 def _accept_upload(image: Any) -> None:

@@ -115,7 +115,9 @@ def build_tab(ctx: Any) -> None:
         model.change(lambda m: card_summary(ctx.registry.get(m) if m else None), model, about,
                      api_visibility="private", queue=False)
         demo_btn.click(on_demo_portrait, demo_seed, [photo, align_mode], api_visibility="private")
-        photo.input(on_photo, photo, [align_mode, align_note], api_visibility="private")
+        checked = photo.input(on_photo, photo, [align_mode, align_note], api_visibility="private")
+        # a refused file does not stay in the box
+        checked.failure(lambda: None, None, photo, api_visibility="private", queue=False)
         run_after_fill(portraits, partial(on_example_portrait, ctx), [photo, model],
                        [align_mode, aligned, align_info, align_note])
         align_btn.click(partial(on_align, ctx), [photo, align_mode, model], [aligned, align_info],

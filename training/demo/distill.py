@@ -69,6 +69,7 @@ class DistillConfig:
     perceptual: float = 0.5          # weight of the predictor-feature loss
     perceptual_share: float = 0.5    # share of each batch that also gets the perceptual loss
     mix_prob: float = 0.5            # share of samples that are mixes of two latents
+    mix_from_kimg: float = 0.0       # no mixes before this point (fidelity first, the mixing split last)
     ema_kimg: float = 2.0
     ema_rampup: float = 0.05
     seed: int = 0
@@ -175,8 +176,9 @@ def distill(cfg: DistillConfig, run_dir: Path, *, kimg: float, seconds: float | 
     step, nimg, log, seconds_done = 0, 0, [], 0.0
     if ckpt_path.exists():
         st = torch.load(ckpt_path, weights_only=False)  # our own file
+        stored = {**asdict(DistillConfig()), **st["config"]}   # keys added since the run began: their defaults
         schedule_free = {k: v for k, v in asdict(cfg).items() if k != "schedule_kimg"}
-        if {k: v for k, v in st["config"].items() if k != "schedule_kimg"} != schedule_free:
+        if {k: v for k, v in stored.items() if k != "schedule_kimg"} != schedule_free:
             raise ValueError(f"{ckpt_path} was trained with another config; use a new --run-dir")
         if st["config"]["schedule_kimg"] != cfg.schedule_kimg:
             progress(f"learning-rate schedule changed from {st['config']['schedule_kimg']:g} "
@@ -206,7 +208,8 @@ def distill(cfg: DistillConfig, run_dir: Path, *, kimg: float, seconds: float | 
             group["lr"] = _lr_at(cfg, nimg / 1000)
         za = torch.randn([cfg.batch, Z_DIM], generator=gen)
         zb = torch.randn([cfg.batch, Z_DIM], generator=gen)
-        mix = torch.rand([cfg.batch], generator=gen) < cfg.mix_prob
+        mix_prob = cfg.mix_prob if nimg / 1000 >= cfg.mix_from_kimg else 0.0
+        mix = torch.rand([cfg.batch], generator=gen) < mix_prob
         cut = torch.where(mix, torch.randint(1, G.num_ws, [cfg.batch], generator=gen),
                           torch.full([cfg.batch], G.num_ws))
         target = render(mixed_factors(z_to_factors(za), z_to_factors(zb), cut, homes), cfg.resolution)
@@ -258,12 +261,15 @@ def main() -> None:
     ap.add_argument("--kimg", type=float, default=DistillConfig.schedule_kimg)
     ap.add_argument("--schedule-kimg", type=float, default=DistillConfig.schedule_kimg,
                     help="length of the cosine learning-rate schedule (may be shortened when resuming)")
+    ap.add_argument("--mix-from-kimg", type=float, default=DistillConfig.mix_from_kimg,
+                    help="train without style mixes until this many kimg (a new run's setting)")
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2)))
     ap.add_argument("--export", type=Path, help="write G_ema here (native safetensors) at every evaluation")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    distill(DistillConfig(schedule_kimg=args.schedule_kimg), args.run_dir, kimg=args.kimg, seconds=args.seconds, export=args.export,
+    cfg = DistillConfig(schedule_kimg=args.schedule_kimg, mix_from_kimg=args.mix_from_kimg)
+    distill(cfg, args.run_dir, kimg=args.kimg, seconds=args.seconds, export=args.export,
             progress=lambda s: print(s, flush=True))
 
 
