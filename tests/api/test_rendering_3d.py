@@ -92,7 +92,7 @@ def test_user_mistakes_come_back_as_sentences(client: Client):
 
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory) -> Path:
-    """A StyleNeRF render (32 px, yaw 15°) saved as a PNG 'photo': the person is in the model by construction."""
+    """A StyleNeRF render (32 px, yaw 15°) saved as a 64 px PNG 'photo': the person is in the model by construction."""
     from PIL import Image
 
     from shared.images import to_uint8_hwc
@@ -103,7 +103,8 @@ def photo(tmp_path_factory) -> Path:
     with torch.no_grad():
         img = render_image(G, latent_for_seed(G, 3, 0.7), View(15, 0))[0]
     path = tmp_path_factory.mktemp("photo3d") / "render.png"
-    Image.fromarray(to_uint8_hwc(img)[0]).save(path)
+    # uploads must be at least 64 px a side (issue 19): the 32 px render, enlarged 2x (nearest)
+    Image.fromarray(to_uint8_hwc(img)[0]).resize((64, 64), Image.NEAREST).save(path)
     return path
 
 
