@@ -263,12 +263,15 @@ def main() -> None:
                     help="length of the cosine learning-rate schedule (may be shortened when resuming)")
     ap.add_argument("--mix-from-kimg", type=float, default=DistillConfig.mix_from_kimg,
                     help="train without style mixes until this many kimg (a new run's setting)")
+    ap.add_argument("--perceptual", type=float, default=DistillConfig.perceptual,
+                    help="weight of the predictor-feature loss (0: pixels only; a new run's setting)")
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2)))
     ap.add_argument("--export", type=Path, help="write G_ema here (native safetensors) at every evaluation")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = DistillConfig(schedule_kimg=args.schedule_kimg, mix_from_kimg=args.mix_from_kimg)
+    cfg = DistillConfig(schedule_kimg=args.schedule_kimg, mix_from_kimg=args.mix_from_kimg,
+                        perceptual=args.perceptual)
     distill(cfg, args.run_dir, kimg=args.kimg, seconds=args.seconds, export=args.export,
             progress=lambda s: print(s, flush=True))
 
