@@ -26,24 +26,14 @@ from shared.loaders.posewithstyle import (config_from_state_dict, generator_from
 from shared.model_cache import load_record
 from shared.posewithstyle import appearance_input, image_from_uint8, repose, silhouette_from_uint8, transfer_garment
 from tests.parity import IMG_TOL, load_vector, recipe_state_dict
+from tests.tinypws import synthetic_lookup
 
 TINY = PoseWithStyleConfig(size=64, ngf=8, channels=((16, 32), (32, 24), (64, 16)), modulation_hidden=16)
 
 
-def _synthetic_lookup() -> np.ndarray:
-    """The README's synthetic table: T[i, v, u] = ((i % 6 + (u + .5)/256)/6, (i // 6 + (v + .5)/256)/4)."""
-    i = np.arange(24)[:, None, None]
-    v = np.arange(256)[None, :, None]
-    u = np.arange(256)[None, None, :]
-    table = np.zeros((24, 256, 256, 2))
-    table[..., 0] = ((i % 6) + (u + 0.5) / 256) / 6
-    table[..., 1] = ((i // 6) + (v + 0.5) / 256) / 4
-    return table
-
-
 @pytest.fixture(scope="module")
 def lookup() -> torch.Tensor:
-    return torch.from_numpy(_synthetic_lookup())
+    return torch.from_numpy(synthetic_lookup())
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -285,7 +275,7 @@ def test_wrong_files_get_sentences(tiny, ccm, tmp_path: Path, rosinality_ckpt: P
 
 
 def test_lookup_and_parts_files_load(tmp_path: Path):
-    np.save(tmp_path / "dp_uv_lookup_256.npy", _synthetic_lookup())
+    np.save(tmp_path / "dp_uv_lookup_256.npy", synthetic_lookup())
     table = load_uv_lookup(tmp_path / "dp_uv_lookup_256.npy")
     assert table.dtype == torch.float64 and table.shape == (24, 256, 256, 2)
     np.save(tmp_path / "uv_space_parts.npy", np.arange(24, dtype=np.int64).repeat(4).reshape(8, 12))
@@ -317,7 +307,7 @@ def test_a_known_surface_point_lands_where_expected(lookup):
 def test_partial_coordinates_put_each_pixel_at_its_uv_point():
     """A 3 x 3 patch of the torso (I=2): the UV-space map holds each pixel's image (x, y) at (row (1 - b)(R - 1),
     column a (R - 1)), and its mirror (the torso keeps its part, V flipped: back seen as front) is filled too."""
-    table = _synthetic_lookup()
+    table = synthetic_lookup()
     iuv = np.zeros((16, 16, 3), np.uint8)
     for dy in range(3):
         for dx in range(3):
@@ -454,7 +444,7 @@ def test_records_are_local_files_with_drive_links_and_load_through_the_cache(tin
         assert card.manual_url.startswith("https://drive.google.com/")
     torch.save({"g_ema": tiny.state_dict()}, tmp_path / "posewithstyle.pt")
     torch.save({"g": ccm.state_dict()}, tmp_path / "CCM_epoch50.pt")
-    np.save(tmp_path / "dp_uv_lookup_256.npy", _synthetic_lookup())
+    np.save(tmp_path / "dp_uv_lookup_256.npy", synthetic_lookup())
     assert isinstance(load_record(gen, tmp_path / "posewithstyle.pt"), PoseWithStyleGenerator)
     assert isinstance(load_record(registry.get(ids[1]), tmp_path / "CCM_epoch50.pt"), CoordinateCompletion)
     assert load_record(registry.get(ids[2]), tmp_path / "dp_uv_lookup_256.npy").shape == (24, 256, 256, 2)
