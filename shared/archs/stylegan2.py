@@ -47,6 +47,10 @@ class StyleGAN2Config:
     num_fp16_res: int = 4                 # resolutions run in fp16 when synthesis(..., fp16=True)
     normalize_z: bool = True              # PixelNorm of z (all official models); False when z's norm
                                           # carries meaning (the demo world's factor-coordinate z)
+    z_onehot: tuple[tuple[int, tuple[float, ...]], ...] = ()  # (start, offsets) per arg-max group of z:
+                                          # z[start:start+K] becomes the +-1 one-hot code of
+                                          # argmax(z_k + offsets_k) before the MLP (the demo world's
+                                          # categorical factors); () for every official model
 
     def __post_init__(self):
         res = self.img_resolution
@@ -54,6 +58,11 @@ class StyleGAN2Config:
             raise ValueError(f"img_resolution must be a power of two >= 4, got {res}")
         object.__setattr__(self, "channels", tuple((int(r), int(c)) for r, c in self.channels))
         object.__setattr__(self, "resample_kernel", tuple(float(v) for v in self.resample_kernel))
+        object.__setattr__(self, "z_onehot", tuple((int(s), tuple(float(b) for b in offs))
+                                                   for s, offs in self.z_onehot))
+        for s, offs in self.z_onehot:
+            if s < 0 or s + len(offs) > self.z_dim or len(offs) < 2:
+                raise ValueError(f"z_onehot group at {s} with {len(offs)} categories does not fit z_dim={self.z_dim}")
         have = [r for r, _ in self.channels]
         need = [2 ** i for i in range(2, int(math.log2(res)) + 1)]
         if have != need:
@@ -94,6 +103,9 @@ class StyleGAN2Config:
         d = asdict(self)
         d["channels"] = {str(r): c for r, c in self.channels}
         d["resample_kernel"] = list(self.resample_kernel)
+        d["z_onehot"] = [[s, list(offs)] for s, offs in self.z_onehot]
+        if not d["z_onehot"]:
+            del d["z_onehot"]   # files of generators without groups stay as they were
         return d
 
     @classmethod
@@ -321,7 +333,7 @@ class StyleGAN2Generator(nn.Module):
         """z [N, z_dim] (+ c [N, c_dim]) -> ws [N, num_ws, w_dim], truncated toward `w_avg`."""
         x = None
         if self.z_dim:
-            x = z.to(torch.float32)
+            x = self._onehot_groups(z.to(torch.float32))
             x = normalize_2nd_moment(x) if self.config.normalize_z else x
         if self.c_dim:
             if c is None or c.shape[-1] != self.c_dim:
@@ -332,6 +344,18 @@ class StyleGAN2Generator(nn.Module):
             x = layer(x)
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         return truncate(ws, self.w_avg, truncation_psi, truncation_cutoff)
+
+    def _onehot_groups(self, z: torch.Tensor) -> torch.Tensor:
+        """Replace each `config.z_onehot` group of z by the +-1 one-hot code of its offset arg-max
+        (no gradient flows through a group; the other dimensions pass unchanged)."""
+        if not self.config.z_onehot:
+            return z
+        x = z.clone()
+        for start, offs in self.config.z_onehot:
+            k = len(offs)
+            idx = torch.argmax(z[:, start:start + k] + z.new_tensor(offs), dim=1)
+            x[:, start:start + k] = 2 * torch.nn.functional.one_hot(idx, k).to(z.dtype) - 1
+        return x
 
     def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, noise_mode="const", **kwargs):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)

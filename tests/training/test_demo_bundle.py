@@ -13,7 +13,7 @@ from training.demo.evaluate import (TV_TARGET, _shuffled, _tv, _w1, evaluate_gen
                                   plausible_parts)
 from shared.demo.factor_latents import Z_DIM
 from shared.demo.predictor import load_predictor
-from shared.portraits import captions, render, render_seeds, sample_factors
+from shared.portraits import FACTORS, captions, render, render_seeds, sample_factors
 from training.demo import build
 
 
@@ -223,6 +223,12 @@ def test_example_portraits_are_renders_with_their_captions(tmp_path, monkeypatch
 
 
 # ---- the one command -------------------------------------------------------------------------------
+def test_build_seconds_override_is_checked():
+    for bad in ("bogus=3", "sharpen=soon", "sharpen"):
+        with pytest.raises(SystemExit):
+            build.main(["--only", "manifest", "--seconds", bad])
+
+
 @pytest.mark.slow
 def test_build_command_runs_every_stage_and_resumes(tmp_path):
     """`python -m training.demo.build` end to end with seconds-long budgets (preset smoke): every file,
@@ -242,7 +248,12 @@ def test_build_command_runs_every_stage_and_resumes(tmp_path):
     # the CPU presets distil the renderer (stage 1) and sharpen it (stage 2): a factor-coordinate generator
     gen_log = json.loads((out / "generator.json").read_text())["training"]
     assert gen_log["recipe"] == "distill" and gen_log["distill"]["steps"] >= 1 and gen_log["sharpen"]["steps"] >= 1
-    assert load_generator(out / "generator.safetensors").z_dim == Z_DIM
+    G = load_generator(out / "generator.safetensors")
+    assert G.z_dim == Z_DIM and len(G.config.z_onehot) == sum(s.kind == "categorical" for s in FACTORS)
+    # distilled generators are judged against the renderer too: fidelity figures and the side-by-side grid
+    fidelity = json.loads((out / "evaluation.json").read_text())["fidelity"]
+    assert {"psnr_db", "parts_miou", "feature_fd", "categorical_agreement", "continuous_r2"} <= set(fidelity)
+    assert (tmp_path / "docs" / "demo_side_by_side.png").is_file()
     # the derived assets the tabs read: flow, mappers (measured by the predictor), channel table, relevance matrix
     for r in build.MAPPERS:
         side = json.loads((out / f"mapper_{r.name}.json").read_text())

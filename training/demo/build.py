@@ -43,6 +43,7 @@ import torch
 from shared import hub, load_generator, registry
 from shared.demo.bundle import BUNDLE_DIR
 from shared.demo.clip import load_demo_clip
+from shared.demo.factor_latents import Z_DIM
 from shared.demo.predictor import PredictorConfig, load_predictor
 from shared.loaders.native import save_native
 from shared.portraits import render, sample_factors
@@ -60,6 +61,7 @@ from training.demo.train_encoder import (EncoderTrainConfig, encoder_psnr, load_
                                          train_encoder)
 from training.demo.train_flow import FlowTrainConfig, build_demo_flow
 from training.demo.distill import DistillConfig, distill, heldout_psnr
+from training.demo.fidelity import fidelity_report, print_fidelity, save_side_by_side
 from training.demo.train_gan import GanTrainConfig, train_gan
 from training.styleclip.global_directions import build_relevance_file
 from training.styleclip.train_mapper import TrainSettings, measure_into_sidecar, train_and_save
@@ -121,6 +123,7 @@ class Job:
     sizes: dict = field(default_factory=lambda: dict(SIZES["cpu"]))   # work of the fixed-size stages
     eval_n: int = 2000              # generator evaluation; CLIP zero-shot uses half, directions 3x
     generator_recipe: str = "distill"   # "distill" (stage 1 + optional sharpening) or "adversarial"
+    encoder_init: str = ""          # start the encoder from this saved demo encoder (e.g. the previous bundle's)
     pool_n: int = 120_000           # GPU path: pre-rendered portraits
 
     def budget(self, stage: str) -> float:
@@ -233,7 +236,7 @@ def stage_generator(job: Job) -> None:
 
 def stage_encoder(job: Job) -> None:
     G = load_generator(job.out / FILES["generator"])
-    cfg = EncoderTrainConfig(seed=SEED, batch=16 if job.device == "cpu" else 64)
+    cfg = EncoderTrainConfig(seed=SEED, batch=16 if job.device == "cpu" else 64, init=job.encoder_init)
     ckpt = train_encoder(G, cfg, job.runs / "encoder", seconds=job.budget("encoder"), device=job.device,
                          pool=_pool(job), progress=_log)
     out = job.out / FILES["encoder"]
@@ -332,8 +335,16 @@ def stage_evaluate(job: Job) -> None:
                                 mixing_n=max(20, job.eval_n // 10), progress=_log)
     report.update(encoder_metrics(G, n=max(20, job.eval_n // 4), bundle=job.out))
     print_report(report)
+    factor_coordinates = int(G.z_dim) == Z_DIM
+    if factor_coordinates:   # held-out fidelity against the renderer (distilled generators)
+        report["fidelity"] = fidelity_report(G, load_predictor(job.out / FILES["predictor"]),
+                                             n=max(20, job.eval_n // 4))
+        print_fidelity(report["fidelity"])
     (job.out / FILES["evaluate"]).write_text(json.dumps(report, indent=1) + "\n")
-    for p in save_grids(G, job.docs):
+    paths = save_grids(G, job.docs)
+    if factor_coordinates:
+        paths.append(save_side_by_side(G, job.docs / "demo_side_by_side.png"))
+    for p in paths:
         _log(f"wrote {p}")
 
 
@@ -465,11 +476,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--force", nargs="*", default=[], choices=STAGES, help="redo these stages")
     ap.add_argument("--only", nargs="*", default=None, choices=STAGES, help="run only these stages")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--encoder-init", default="", help="start the encoder from this saved demo encoder "
+                    "(its backbone transfers to a new generator; the recorded config names it)")
+    ap.add_argument("--seconds", nargs="*", default=[], metavar="STAGE=SECONDS",
+                    help="override a stage's training time from the preset (e.g. sharpen=0 skips sharpening)")
     args = ap.parse_args(argv)
+    seconds = dict(PRESETS[args.preset])
+    for item in args.seconds:
+        stage, _, value = item.partition("=")
+        if stage not in seconds or not value.replace(".", "", 1).isdigit():
+            ap.error(f"--seconds takes STAGE=SECONDS with STAGE one of {', '.join(sorted(seconds))}, got {item!r}")
+        seconds[stage] = float(value)
     torch.set_num_threads(args.threads)
     job = Job(runs=args.runs, out=args.out, docs=args.docs, extras=args.extras, device=args.device,
-              seconds=PRESETS[args.preset], sizes=dict(SIZES[args.preset]), eval_n=args.eval_n,
-              generator_recipe=GENERATOR_RECIPES[args.preset])
+              seconds=seconds, sizes=dict(SIZES[args.preset]), eval_n=args.eval_n,
+              generator_recipe=GENERATOR_RECIPES[args.preset], encoder_init=args.encoder_init)
     build(job, force=tuple(args.force), only=None if args.only is None else tuple(args.only))
 
 
