@@ -42,6 +42,8 @@ SR_MODULES: dict[str, tuple[int, bool, bool, tuple[tuple[int, int, bool], ...]]]
     "SuperresolutionHybrid8X": (128, False, True, ((128, 256, True), (64, 512, True))),
     "SuperresolutionHybrid8XDC": (128, False, True, ((256, 256, True), (128, 512, True))),
     "SuperresolutionHybridDeepfp32": (128, True, False, ((128, 128, False), (64, 256, True))),
+    # not official: the hub's 64 px demo 3D generator (training/demo3d), 32 px neural rendering
+    "HubSuperresolution2X64": (32, False, True, ((64, 32, False), (32, 64, True))),
 }
 
 
@@ -74,9 +76,14 @@ class EG3DConfig:
     c_scale: float = 1.0                  # multiplier on c for the mapping
     avg_camera_radius: float = 2.7        # default orbit radius (visualiser convention)
     avg_camera_pivot: tuple[float, float, float] = (0.0, 0.0, 0.2)  # default look-at point
+    plane_resolution: int = BACKBONE_RESOLUTION  # tri-plane side (official: 256; the demo 3D model: 64)
+    normalize_z: bool = True              # backbone PixelNorm of z (official); False for factor-coordinate z
+    z_onehot: tuple[tuple[int, tuple[float, ...]], ...] = ()  # backbone arg-max groups of z (StyleGAN2Config)
 
     def __post_init__(self):
         object.__setattr__(self, "avg_camera_pivot", tuple(float(v) for v in self.avg_camera_pivot))
+        object.__setattr__(self, "z_onehot", tuple((int(s), tuple(float(b) for b in offs))
+                                                   for s, offs in self.z_onehot))
         if self.sr_module not in SR_MODULES:
             raise ValueError(f"sr_module must be one of {sorted(SR_MODULES)}, got {self.sr_module!r}")
         out_res = SR_MODULES[self.sr_module][3][-1][1]
@@ -94,10 +101,11 @@ class EG3DConfig:
     @property
     def backbone(self) -> StyleGAN2Config:
         return StyleGAN2Config.nvlabs(z_dim=self.z_dim, w_dim=self.w_dim, c_dim=self.c_dim,
-                                      img_resolution=BACKBONE_RESOLUTION, img_channels=3 * PLANE_CHANNELS,
+                                      img_resolution=self.plane_resolution, img_channels=3 * PLANE_CHANNELS,
                                       channel_base=self.channel_base, channel_max=self.channel_max,
                                       mapping_layers=self.mapping_layers, mapping_lr=self.mapping_lr,
-                                      conv_clamp=self.conv_clamp)
+                                      conv_clamp=self.conv_clamp, normalize_z=self.normalize_z,
+                                      z_onehot=self.z_onehot)
 
     @property
     def num_ws(self) -> int:
