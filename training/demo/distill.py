@@ -37,8 +37,8 @@ from shared.loaders.native import save_native
 from shared.latents import row_resolutions
 from shared.portraits import FACTORS, PART_NAMES, Factors, RenderOutput, render
 
-__all__ = ["DistillConfig", "DistillLoss", "HOME_ROWS", "distill", "distill_generator_config", "heldout_psnr",
-           "home_row_index", "mixed_factors"]
+__all__ = ["DistillConfig", "DistillLoss", "HOME_ROWS", "distill", "distill_generator_config", "feature_loss",
+           "heldout_psnr", "home_row_index", "mixed_factors", "multiscale_l1"]
 
 #: each factor's home row, as (resolution in px, index among the rows of that resolution);
 #: "out" = the output resolution. A mix takes a factor from the source of its home row.
@@ -104,15 +104,20 @@ def mixed_factors(fa: Factors, fb: Factors, cut: torch.Tensor, homes: dict[str, 
     return Factors({s.name: torch.where(homes[s.name] < cut, fa[s.name], fb[s.name]) for s in FACTORS})
 
 
-def _pixel_loss(fake: torch.Tensor, real: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    loss = (weight * (fake - real).abs()).mean()
-    for k in (2, 4):
-        wk = F.avg_pool2d(weight, k)
-        loss = loss + (wk * (F.avg_pool2d(fake, k) - F.avg_pool2d(real, k)).abs()).mean()
+def multiscale_l1(fake: torch.Tensor, real: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 at full, 1/2 and 1/4 resolution (average pooling), each pixel weighted by `weight` [N, 1, H, W]
+    (pooled alike) when given."""
+    loss = fake.new_zeros([])
+    for k in (1, 2, 4):
+        a, b = (F.avg_pool2d(fake, k), F.avg_pool2d(real, k)) if k > 1 else (fake, real)
+        d = (a - b).abs()
+        if weight is not None:
+            d = (F.avg_pool2d(weight, k) if k > 1 else weight) * d
+        loss = loss + d.mean()
     return loss
 
 
-def _feature_loss(feats: PredictorFeatures, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+def feature_loss(feats: PredictorFeatures, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         fr = feats(real)
     loss = fake.new_zeros([])
@@ -137,9 +142,9 @@ class DistillLoss:
     def __call__(self, fake: torch.Tensor, target: RenderOutput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         real = target.img.clone().to(fake.device)
         weight = (1 + self.part_weight * torch.isin(target.parts, self.small).float()[:, None]).to(fake.device)
-        pix = _pixel_loss(fake, real, weight)
+        pix = multiscale_l1(fake, real, weight)
         n = max(1, round(len(fake) * self.share))
-        perc = _feature_loss(self.feats, fake[:n], real[:n]) if self.perceptual else fake.new_zeros([])
+        perc = feature_loss(self.feats, fake[:n], real[:n]) if self.perceptual else fake.new_zeros([])
         return pix + self.perceptual * perc, pix, perc
 
 

@@ -39,7 +39,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from shared.archs.posewithstyle import CCMConfig, CoordinateCompletion, PoseWithStyleConfig, PoseWithStyleGenerator
 from shared.demo.predictor import PredictorFeatures, load_predictor
@@ -48,6 +47,7 @@ from shared.loaders.native import save_native
 from shared.portraits import FACTORS, sample_factors, with_view
 from shared.portraits_iuv import composite_background, demo_uv_lookup, render_person
 from shared.posewithstyle import appearance_input
+from training.demo.distill import feature_loss, multiscale_l1
 from training.posewithstyle.measure import measure_repose
 
 __all__ = ["DEMO_FILES", "PWSDemoConfig", "ccm_config", "export", "generator_config", "train"]
@@ -117,24 +117,6 @@ def _pair_batch(pool: dict[str, torch.Tensor], cfg: PWSDemoConfig, gen: torch.Ge
 
 
 # ---- losses --------------------------------------------------------------------------------------
-
-def _pixel_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    loss = (fake - real).abs().mean()
-    for k in (2, 4):
-        loss = loss + (F.avg_pool2d(fake, k) - F.avg_pool2d(real, k)).abs().mean()
-    return loss
-
-
-def _feature_loss(feats: PredictorFeatures, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        fr = feats(real)
-    loss = fake.new_zeros([])
-    for a, b in zip(feats(fake), fr):
-        a = a / (a.square().sum(1, keepdim=True) + 1e-8).sqrt()
-        b = b / (b.square().sum(1, keepdim=True) + 1e-8).sqrt()
-        loss = loss + (a - b).square().sum(1).mean()
-    return loss
-
 
 def _repose_batch(G: PoseWithStyleGenerator, ccm: CoordinateCompletion, batch: dict[str, torch.Tensor],
                   lookup: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -218,8 +200,8 @@ def train(cfg: PWSDemoConfig, run_dir: Path, *, steps: int | None = None, second
     while (steps is None or step < steps) and (seconds is None or time.time() - t_start < seconds):
         batch = _pair_batch(pool, cfg, gen)
         fake, coor = _repose_batch(G, ccm, batch, table, gen)
-        pix = _pixel_loss(fake, batch["target"])
-        perc = _feature_loss(feats, fake, batch["target"]) if feats is not None else fake.new_zeros([])
+        pix = multiscale_l1(fake, batch["target"])
+        perc = feature_loss(feats, fake, batch["target"]) if feats is not None else fake.new_zeros([])
         known = ((coor - batch["coor"]).abs() * batch["mask"]).sum() / (2 * batch["mask"].sum()).clamp_min(1)
         loss = pix + cfg.perceptual * perc + cfg.ccm_known * known
         opt.zero_grad(set_to_none=True)
