@@ -75,6 +75,7 @@ LOADERS: dict[str, tuple[str, str]] = {
     "posewithstyle-ccm": ("shared.loaders.posewithstyle:load_ccm", "path"),
     "densepose-uv-lookup": ("shared.loaders.posewithstyle:load_uv_lookup", "path"),
     "densepose-uv-parts": ("shared.loaders.posewithstyle:load_uv_parts", "path"),
+    "rignet": ("shared.rig:load_rig", "path"),
 }
 
 

@@ -274,27 +274,13 @@ def read_rig_header(path: str | os.PathLike) -> dict:
 
 
 def _read(path: Path) -> tuple[dict[str, Tensor], dict]:
-    from safetensors import SafetensorError, safe_open
+    from shared.loaders import read_headed_safetensors
     if not path.is_file():
         raise CheckpointError(f"No rig file at {path}; train one with `python -m training.rig.train`.")
-    try:
-        with safe_open(str(path), "pt") as fh:
-            raw = (fh.metadata() or {}).get(HEADER_KEY)
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{path.name} is not a readable safetensors file ({e}).") from e
-    if raw is None:
-        raise CheckpointError(f"{path.name} has no rig header ({HEADER_KEY}); it is not a RigNet written by "
-                              "this hub (`python -m training.rig.train`).")
-    try:
-        header = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path.name}: the rig header is malformed ({e}).") from e
+    tensors, header = read_headed_safetensors(path, HEADER_KEY, what="rig", make="python -m training.rig.train",
+                                              format_version=FORMAT_VERSION)
     if not isinstance(header, dict) or header.get("arch") != ARCH:
-        arch = header.get("arch") if isinstance(header, dict) else None
-        raise CheckpointError(f"{path.name} holds a {arch!r} model, not a {ARCH}.")
-    if int(header.get("format_version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} was written by a newer version (rig format {header['format_version']}).")
+        raise CheckpointError(f"{path.name} holds a {header.get('arch')!r} model, not a {ARCH}.")
     return tensors, header
 
 

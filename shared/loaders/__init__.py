@@ -23,7 +23,8 @@ from safetensors.torch import load as st_load
 from shared.archs.stylegan3 import StyleGAN3Generator, config_from_state_dict
 from shared.archs.stylenerf import StyleNeRFGenerator
 from shared.errors import CheckpointError
-from shared.loaders._common import assign_strict, file_format, load_strict, read_head, sniff_format, torch_load_weights
+from shared.loaders._common import (assign_strict, file_format, load_strict, read_head, read_headed_safetensors,
+                                    sniff_format, torch_load_weights)
 from shared.loaders.encoders import load_encoder
 from shared.loaders.native import NATIVE_KEY, generator_from_native
 from shared.loaders.nvlabs_eg3d import config_from_eg3d_kwargs, eg3d_from_nvlabs, eg3d_from_persistent, is_nvlabs_eg3d
@@ -33,8 +34,8 @@ from shared.loaders.posewithstyle import is_ccm_state_dict, is_posewithstyle_sta
 from shared.loaders.rosinality import generator_from_rosinality, is_rosinality_state_dict
 from shared.loaders.tf_pickle import generator_from_tf, is_tf_pickle_head, read_tf_pickle
 
-__all__ = ["assign_strict", "file_format", "generator_from_persistent", "load_encoder", "load_generator", "sniff_format",
-           "torch_load_weights"]
+__all__ = ["assign_strict", "file_format", "generator_from_persistent", "load_encoder", "load_generator",
+           "read_headed_safetensors", "sniff_format", "torch_load_weights"]
 
 log = logging.getLogger(__name__)
 

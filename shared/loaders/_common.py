@@ -9,6 +9,7 @@ failure becomes one `CheckpointError` sentence saying what to do.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import struct
@@ -21,7 +22,8 @@ import torch
 
 from shared.errors import CheckpointError
 
-__all__ = ["assign_strict", "check_state_dict", "file_format", "load_strict", "read_head", "sniff_format", "torch_load_weights"]
+__all__ = ["assign_strict", "check_state_dict", "file_format", "load_strict", "read_head", "read_headed_safetensors",
+           "sniff_format", "torch_load_weights"]
 
 
 def read_head(src: str | os.PathLike | BinaryIO) -> tuple[bytes, int]:
@@ -85,6 +87,35 @@ def torch_load_weights(src: str | os.PathLike | BinaryIO, kind: str) -> object:
             KeyError, IndexError, struct.error, ValueError, AssertionError) as e:  # damaged streams (fuzzed)
         raise CheckpointError(f"The checkpoint is truncated or corrupted ({_first_line(e)[:120]}); "
                               "download it again.") from e
+
+
+def read_headed_safetensors(path: Path, key: str, *, what: str, make: str,
+                            format_version: int) -> tuple[dict[str, torch.Tensor], dict]:
+    """The tensors and the JSON header (metadata `key`) of a safetensors file this hub wrote.
+
+    `what` names the model in errors ("rig", "mapper"), `make` is the command that writes such a
+    file; a header newer than `format_version` is refused.
+
+    Raises:
+        CheckpointError: unreadable file, no header, malformed or newer header (one sentence)."""
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(str(path), "pt") as fh:
+            raw = (fh.metadata() or {}).get(key)
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path.name} is not a readable safetensors file ({e}).") from e
+    if raw is None:
+        raise CheckpointError(f"{path.name} is a safetensors file without a {what} header ({key}); it is not a "
+                              f"{what} written by this hub (`{make}`).")
+    try:
+        header = json.loads(raw)
+        version = int(header.get("format_version", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path.name}: the {what} header is malformed ({e}).") from e
+    if version > format_version:
+        raise CheckpointError(f"{path.name} was written by a newer version ({what} format {version}).")
+    return tensors, header
 
 
 def _first_line(e: BaseException) -> str:

@@ -47,6 +47,7 @@ ARCHS = frozenset({
     "styleclip-levels-mapper", "styleclip-single-mapper", "styleclip-relevance", "stylespace-stats",
     "demo-predictor", "direction-set",
     "posewithstyle", "posewithstyle-ccm", "densepose-uv-lookup", "densepose-uv-parts",
+    "rignet",
 })
 
 # Companion kinds a generator record may name (`companions` field): the records made for it.

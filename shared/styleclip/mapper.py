@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from shared import hub, registry
 from shared.errors import CheckpointError, InputError
-from shared.loaders import file_format, torch_load_weights
+from shared.loaders import file_format, read_headed_safetensors, torch_load_weights
 
 __all__ = ["LEVELS", "MAPPER_TYPES", "LevelsMapper", "MapperConfig", "SingleMapper", "apply_mapper", "build_mapper",
            "companion_mappers", "demo_mappers", "edit_with_mapper", "load_mapper", "load_mapper_record", "mapper_from_checkpoint", "mapper_from_state_dict",
@@ -375,23 +375,13 @@ def save_mapper(mapper: nn.Module, path: str | os.PathLike, *, prompt: str, trai
 
 
 def _load_ours(path: Path) -> tuple[nn.Module, dict]:
-    from safetensors import SafetensorError, safe_open
+    tensors, header = read_headed_safetensors(path, HEADER_KEY, what="mapper",
+                                              make="python -m training.styleclip.train_mapper train",
+                                              format_version=FORMAT_VERSION)
     try:
-        with safe_open(str(path), "pt") as fh:
-            raw = (fh.metadata() or {}).get(HEADER_KEY)
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{path.name} is not a readable safetensors file ({e}).") from e
-    if raw is None:
-        raise CheckpointError(f"{path.name} is a safetensors file without a mapper header; it is not a mapper "
-                              "written by this hub (`python -m training.styleclip.train_mapper train`).")
-    try:
-        header = json.loads(raw)
         config = MapperConfig.from_dict(header["config"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path.name}: the mapper header is malformed ({e}).") from e
-    if header.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} was written by a newer version (format {header['format_version']}).")
     mapper = mapper_from_state_dict(tensors, {**config.official_opts(), "mapper_type": config.mapper_type},
                                     name=path.name)
     if mapper.config != config:

@@ -145,7 +145,7 @@ def test_loader_refuses_foreign_files(tmp_path):
     tensors = {k: v.contiguous() for k, v in rig.state_dict().items()}
     header = {"format_version": 1, "arch": "rignet", "config": rig.config.to_dict()}
     cases = {
-        "plain": (None, "has no rig header"),
+        "plain": (None, "without a rig header"),
         "mapper": ({**header, "arch": "styleclip-levels-mapper"}, "not a rignet"),
         "newer": ({**header, "format_version": 9}, "newer version"),
         "config": ({**header, "config": {**rig.config.to_dict(), "w_dim": 32}}, "do not fit the header's config"),
@@ -161,3 +161,16 @@ def test_loader_refuses_foreign_files(tmp_path):
         load_rig(tmp_path / "junk.safetensors")
     with pytest.raises(CheckpointError, match="No rig file"):
         load_rig(tmp_path / "absent.safetensors")
+
+
+def test_model_cache_loads_a_rig_record(tmp_path):
+    from shared.model_cache import load_record
+    from shared.registry import LocalSource, ModelCard
+    rig = _rig()
+    path = save_rig(rig, tmp_path / "rig.safetensors")
+    card = ModelCard(id="rig-test", family="t", arch="rignet", arch_config=None, format="safetensors",
+                     tasks=("reposing",), sources=(LocalSource(str(path)),), sha256=None, size=None, license="MIT",
+                     paper="p", official_repo="r", resolution=64, description="d")
+    loaded = load_record(card, path)
+    assert isinstance(loaded, RigNet) and loaded.config == rig.config
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), rig.state_dict().values()))
