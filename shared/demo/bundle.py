@@ -61,12 +61,25 @@ def metrics_markdown() -> str:
     g = met.get("generator")
     if g:
         f = g["frechet"]
-        lines += [f"| generator | largest per-factor TV vs renders ({g['n']} each) | {g['max_tv']:.3f} | ≤ 0.15 |",
-                  f"| generator | Fréchet distance in predictor features | {f['generator']:.1f} (untrained "
+        lines += [f"| generator | largest per-factor TV vs renders ({g['n']} each) | {g['max_tv']:.3f} | "
+                  f"≤ {g.get('tv_target', 0.15):.2f} |"]
+        if "max_w1_of_range" in g:
+            lines.append(f"| generator | largest continuous W1 (share of the range) | {g['max_w1_of_range']:.3f} | "
+                         f"≤ {g['w1_target']:.2f} |")
+        fid = g.get("fidelity")
+        if fid:
+            t = fid["targets"]
+            lines += [f"| generator | G(z) vs the render of the same factors ({fid['n']} z): PSNR / part mIoU | "
+                      f"{fid['psnr_db']:.1f} dB / {fid['parts_miou']:.2f} | ≥ {t['psnr_db']:.0f} dB / "
+                      f"{t['parts_miou']:.2f} |",
+                      f"| generator | same factors read back: min class agreement / min R² | "
+                      f"{fid['min_categorical_agreement']:.2f} / {fid['min_continuous_r2']:.2f} | "
+                      f"{t['categorical_agreement']:.2f} / {t['continuous_r2']:.1f} |"]
+        lines += [f"| generator | Fréchet distance in predictor features | {f['generator']:.1f} (untrained "
                   f"{f['untrained_generator']:.0f}, shuffled renders {f['shuffled_renders']:.0f}, renders vs renders "
                   f"{f['renders_vs_renders']:.1f}) | far below the baselines |",
                   f"| generator | plausible part maps | {100 * g['plausible_parts']['generator']:.0f} % (renders "
-                  f"{100 * g['plausible_parts']['renders']:.0f} %) | |"]
+                  f"{100 * g['plausible_parts']['renders']:.0f} %) | ≥ 95 % |"]
     e = met.get("encoder")
     if e:
         lines.append(f"| e4e encoder | reconstruction PSNR, held-out samples / renders | "

@@ -27,10 +27,10 @@ _STYLEGAN2 = "Karras et al., Analyzing and Improving the Image Quality of StyleG
 _MAPPERS: tuple[tuple[str, str, dict, str, int], ...] = (
     ("blonde_hair", "a person with blonde hair",
      {"w_dim": 128, "layers": 1, "levels": ["coarse", "medium", "fine"], "lr_mul": 0.01},
-     "d56da27f0fb6b02c2fc43b8eb995a1db0b5510e25dfd96853772a2bb344a6879", 100976),
+     "0f7eeac0ca1d1744b1690e15df31a9fc3d3662cbce586d397ea5b4ae46cba942", 100928),
     ("glasses", "a person wearing glasses",
      {"w_dim": 128, "layers": 2, "levels": ["coarse", "medium"], "lr_mul": 0.01},
-     "9955f2c220e1f186b7d6f0510f3a41085abce3cfa4e5ece08f7602a4aac9278f", 134176),
+     "9e61613de44285f02c4bcec32861b8f3cc142a4c0faab004eefe4a56a0701151", 134120),
 )
 DEMO_MAPPER_IDS = tuple(f"demo-portraits-mapper-{stem.replace('_', '-')}" for stem, *_ in _MAPPERS)
 
@@ -62,20 +62,32 @@ CARDS: tuple[ModelCard, ...] = (
         id=DEMO_ID,
         family="demo",
         arch="stylegan2",
-        arch_config={"size": 64, "style_dim": 128, "n_mlp": 4,
-                     "channels": {"4": 256, "8": 192, "16": 128, "32": 96, "64": 48}},
+        # z is the renderer's factor vector in Gaussian coordinates (shared.demo.factor_latents): 35
+        # dimensions, not normalised; each categorical factor's dimensions enter the mapping as the
+        # one-hot code of arg-max(z_k + b_k), (start, offsets b) per factor as in the file's header.
+        arch_config={"size": 64, "style_dim": 128, "n_mlp": 4, "z_dim": 35, "mapping_lr": 1.0, "normalize_z": False,
+                     "channels": {"4": 256, "8": 192, "16": 128, "32": 96, "64": 64},
+                     "z_onehot": [
+                         [13, [-0.29009759777408733, 0.33759743921659785, 0.33759743921659785,
+                               -0.19254864032955415, -0.19254864032955415]],
+                         [18, [0.1713863886279668, 0.1713863886279668, 0.013970766255246372, -0.17837177175559,
+                               -0.17837177175559]],
+                         [23, [0.379114379963639, -0.03974108377125125, -0.3393732961923877]],
+                         [26, [0.37101328080849155, -0.18550664040424578, -0.18550664040424578]],
+                         [29, [0.0, 0.0, 0.0, 0.0]],
+                         [33, [0.4769362759989332, -0.4769362759989332]]]},
         format="safetensors",
         tasks=("generation", "mixing", "inversion", "local-editing", "reposing", "text-editing"),
         sources=(LocalSource(f"{BUNDLE}/generator.safetensors"),),
-        sha256="4a4b263722256ed7793a3f7e6dac89cd87579d9f420718c2b3cb6af96f693215",
-        size=4699992,
+        sha256="61befd133abe1cf22e2adbb2af951ca23e036dd45bbe1cd65c6d921a7bfbfb76",
+        size=4744984,
         license=_LICENSE,
         paper=_STYLEGAN2,
         official_repo="https://github.com/NVlabs/stylegan2",
         resolution=64,
-        description="The demo world's StyleGAN2, trained by this project on procedural cartoon portraits "
-                    "(known pose, hair, glasses, smile...), shipped in the repository: works offline. "
-                    "Its metrics are in the Models tab.",
+        description="The demo world's StyleGAN2, distilled by this project from the procedural portrait renderer "
+                    "(known pose, hair, glasses, smile...; z is the renderer's factor vector), shipped in the "
+                    "repository: works offline. Its metrics are in the Models tab.",
         companions={"encoder": DEMO_ENCODER_ID, "predictor": DEMO_PREDICTOR_ID, "clip": DEMO_CLIP_ID,
                     "flow": DEMO_FLOW_ID, "directions": DEMO_DIRECTIONS_ID, "mappers": DEMO_MAPPER_IDS},
     ),
@@ -88,7 +100,7 @@ CARDS: tuple[ModelCard, ...] = (
         format="safetensors",
         tasks=("encoding", "inversion"),
         sources=(LocalSource(f"{BUNDLE}/encoder.safetensors"),),
-        sha256="10e27aaa20249775b57097733de05a700df3b4fb51f2bd75164da1f9fc72ecba",
+        sha256="a8bce51f3a50f711056d93473095f95cfa91f064ddf21793b3cf21e22b9ad5cc",
         size=10584408,
         license=_LICENSE,
         paper="Tov et al., Designing an Encoder for StyleGAN Image Manipulation, SIGGRAPH 2021 (arXiv:2102.02766)",
@@ -123,8 +135,8 @@ CARDS: tuple[ModelCard, ...] = (
         format="safetensors",
         tasks=("local-editing",),
         sources=(LocalSource(f"{BUNDLE}/flow.safetensors"),),
-        sha256="55157a39e170f95f83a2774121c36c91d1f2540c046a1384093f4341d07445ea",
-        size=133392,
+        sha256="f01c3d98672a5dc32a795d7f60f344513a016ba87a4e129228dbe56a7a428989",
+        size=133336,
         license=_LICENSE,
         paper="Abdal et al., StyleFlow: Attribute-conditioned Exploration of StyleGAN-Generated Images using "
               "Conditional Continuous Normalizing Flows, ACM TOG 2021 (arXiv:2008.02401)",
@@ -162,8 +174,8 @@ CARDS: tuple[ModelCard, ...] = (
         format="safetensors",
         tasks=("local-editing",),
         sources=(LocalSource(f"{BUNDLE}/directions.safetensors"),),
-        sha256="26d722a2b4140cc6284a30f11b77786dd6680e386e75afdef044d22e814ddfd1",
-        size=20424,
+        sha256="a12e636b4d63822dc091f549b90ca57475a84c9b0b31df391708de68f832e9c4",
+        size=20328,
         license=_LICENSE,
         paper="Shen et al., Interpreting the Latent Space of GANs for Semantic Face Editing, CVPR 2020 "
               "(arXiv:1907.10786)",

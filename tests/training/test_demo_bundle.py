@@ -9,7 +9,7 @@ import torch
 from shared import load_generator, registry
 from shared.hub import file_sha256
 from shared.demo.bundle import BUNDLE_DIR, example_portraits, load_demo_directions, load_manifest, verify_bundle
-from training.demo.evaluate import (TV_TARGET, _shuffled, _tv, _w1, evaluate_generator, frechet_distance,
+from training.demo.evaluate import (TV_TARGET, W1_TARGET, _shuffled, _tv, _w1, evaluate_generator, frechet_distance,
                                   plausible_parts)
 from shared.demo.factor_latents import Z_DIM
 from shared.demo.predictor import load_predictor
@@ -37,7 +37,7 @@ def test_manifest_hashes_match_the_files(manifest):
     assert verify_bundle() == []
     on_disk = {p.name for p in BUNDLE_DIR.iterdir() if p.name != "manifest.json"}
     assert set(manifest["files"]) == on_disk
-    assert manifest["total_bytes"] == sum(f["bytes"] for f in manifest["files"].values()) <= 25_000_000
+    assert manifest["total_bytes"] == sum(f["bytes"] for f in manifest["files"].values()) <= 40_000_000
     assert {"python", "torch", "open_clip", "code_commit"} <= set(manifest["versions"])
     for name in ("generator", "encoder", "predictor", "clip"):
         assert manifest["training"].get(name), f"no training record for {name}"
@@ -54,6 +54,15 @@ def test_manifest_hashes_match_the_files(manifest):
 def test_registry_records_pin_the_shipped_files(manifest, model_id, file):
     card = registry.get(model_id)
     assert card.sha256 == manifest["files"][file]["sha256"] and card.size == manifest["files"][file]["bytes"]
+
+
+def test_models_tab_summary_shows_the_generator_against_its_targets(manifest):
+    from shared.demo.bundle import metrics_markdown
+    text = metrics_markdown()
+    g = manifest["metrics"]["generator"]
+    assert f"| {g['max_tv']:.3f} | ≤ {g['tv_target']:.2f} |" in text
+    assert f"{g['fidelity']['psnr_db']:.1f} dB / {g['fidelity']['parts_miou']:.2f}" in text
+    assert f"| {g['max_w1_of_range']:.3f} | ≤ {g['w1_target']:.2f} |" in text
 
 
 def test_default_generator_is_the_bundle_and_loads_as_recorded(G):
@@ -113,8 +122,7 @@ def test_generator_beats_both_baselines_by_far(report):
     assert f["generator"] < 0.25 * f["shuffled_renders"] and f["generator"] < 0.05 * f["untrained_generator"]
     assert f["renders_vs_renders"] < f["generator"]        # the noise floor is below everything
     assert now["plausible_parts"]["renders"] >= 0.95
-    # The share of plausible part maps is recorded but not claimed: the under-trained generator's
-    # faces are smeared, and it does no better than an untrained one on this measure (see the note).
+    assert now["plausible_parts"]["generator"] >= 0.95     # issue 16's target: faces with parts in place
 
 
 @pytest.mark.slow
@@ -128,12 +136,18 @@ def test_style_mixing_coarse_rows_carry_pose_and_face_shape(report):
 
 
 @pytest.mark.slow
-def test_generator_meets_the_tv_target(report):
+def test_generator_meets_the_distribution_targets(report):
     _, now = report
-    if not now["tv_ok"]:
-        pytest.xfail(f"demo generator undertrained: largest per-factor TV {now['max_tv']:.3f} > {TV_TARGET} "
-                     "(see the issue note)")
-    assert now["max_tv"] <= TV_TARGET
+    tv = {k: v["tv"] for k, v in now["factors"].items() if v["kind"] == "categorical"}
+    w1 = {k: v["w1_of_range"] for k, v in now["factors"].items() if v["kind"] == "continuous"}
+    assert now["max_tv"] == max(tv.values()) and now["max_w1_of_range"] == max(w1.values())
+    missed = {k: round(v, 3) for k, v in tv.items() if v > TV_TARGET} | {k: round(v, 3) for k, v in w1.items()
+                                                                        if v > W1_TARGET}
+    # the large factors are met; the few-pixel ones (glasses frames, iris colour, brows, the mouth's curve)
+    # are not yet drawn crisply by the distilled generator (issue 16's note)
+    assert set(missed) <= {"eye_color", "glasses", "glasses_color", "eye_size", "brow_thickness", "smile"}, missed
+    if missed:
+        pytest.xfail(f"demo generator misses the distribution targets on small features: {missed}")
 
 
 # ---- encoder ------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ from shared.styleclip.mapper import MapperConfig
 from training.demo.attribute_channels import find_attribute_channels
 from training.demo.clip import ClipTrainConfig, evaluate_zero_shot, export_bundle, new_model, train_clip
 from training.demo.directions import build_direction_set, save_directions
-from training.demo.evaluate import evaluate_generator, print_report, save_grids
+from training.demo.evaluate import TV_TARGET, W1_TARGET, evaluate_generator, print_report, save_grids
 from training.demo.pool import load_pool, render_pool
 from training.demo.predictor import (PredictorTrainConfig, evaluate_predictor, finetune_on_pool, save_predictor,
                                      train_predictor)
@@ -421,6 +421,14 @@ def _metrics(bundle: Path) -> dict:
                             "tv": {k: v["tv"] for k, v in r["factors"].items() if v["kind"] == "categorical"},
                             "w1_of_range": {k: v["w1_of_range"] for k, v in r["factors"].items()
                                             if v["kind"] == "continuous"}}
+        out["generator"].update(tv_target=TV_TARGET, w1_target=W1_TARGET,
+                                max_w1_of_range=max(out["generator"]["w1_of_range"].values()))
+        if "fidelity" in r:
+            fd = r["fidelity"]
+            out["generator"]["fidelity"] = {
+                "n": fd["n"], "psnr_db": fd["psnr_db"], "parts_miou": fd["parts_miou"], "feature_fd": fd["feature_fd"],
+                "min_categorical_agreement": min(fd["categorical_agreement"].values()),
+                "min_continuous_r2": min(fd["continuous_r2"].values()), "targets": fd["targets"]}
         if "encoder" in r:
             out["encoder"] = r["encoder"]
     pj = bundle / "predictor.json"

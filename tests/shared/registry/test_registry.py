@@ -63,8 +63,8 @@ def test_default_generator_is_the_shipped_demo_world_model():
     assert registry.PAIRED_ENCODERS[card.id] == {"e4e": "demo-portraits-e4e-64"}
     stylegan2 = pytest.importorskip("shared.archs.stylegan2")
     cfg = stylegan2.StyleGAN2Config.from_dict(card.arch_config)
-    from training.demo.train_gan import GanTrainConfig, demo_generator_config
-    assert cfg == demo_generator_config(GanTrainConfig())  # the record describes what the trainer builds
+    from training.demo.distill import DistillConfig, distill_generator_config
+    assert cfg == distill_generator_config(DistillConfig())  # the record describes what the trainer builds
 
 
 def test_untrained_builtin_is_labelled():
