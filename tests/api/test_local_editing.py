@@ -132,7 +132,7 @@ def test_named_channels_fill_the_edit_fields(app):
 
 
 def test_named_sliders_endpoint(client):
-    """The StyleSpace named sliders: one per factor with a found channel; moving the smile slider
+    """The StyleSpace named sliders: one per factor with a found channel; moving the mouth-open slider
     changes the face, and the predictor's reading of the moved factor is reported before/after."""
     from spaces.local_editing.stylespace import _named_slider_spec
     spec = _named_slider_spec()
@@ -140,14 +140,14 @@ def test_named_sliders_endpoint(client):
     values = [0.0] * len(spec)
     with pytest.raises(AppError, match="Move at least one named slider"):
         call(client, DEMO, "3", None, *values, api_name="/edit_named_channels")
-    i = [f for f, *_ in spec].index("smile")
+    i = [f for f, *_ in spec].index("mouth_open")
     values[i] = 15.0
     gallery, info = call(client, DEMO, "3", None, *values, api_name="/edit_named_channels")
     assert [g["caption"] for g in gallery] == ["original: seed 3", "edited"]
     a, b = (png(g["image"]).astype(float) for g in gallery)
     assert np.abs(a - b).mean() > 0.5
-    row = next(line for line in info.splitlines() if line.startswith("| smile |"))
+    row = next(line for line in info.splitlines() if line.startswith("| mouth_open |"))
     before, after = (float(x) for x in row.strip("|").split("|")[3:5])
-    assert (after - before) * np.sign(spec[i][3]) > 0          # it moves the smile the recorded way
+    assert (after - before) * np.sign(spec[i][3]) > 0          # it moves the mouth the recorded way
     with pytest.raises(AppError, match="found on the demo model"):
         call(client, "stylegan2-ffhq-1024", "3", None, *values, api_name="/edit_named_channels")

@@ -66,7 +66,7 @@ def _results_from_examples(page) -> None:
     page.get_by_text("smile", exact=True).first.click()
     page.locator("#edit-info").get_by_text("InterFaceGAN 'smile'").wait_for()
     from spaces.local_editing.stylespace import _named_slider_spec
-    factor, layer, channel, *_ = next(s for s in _named_slider_spec() if s[0] == "smile")
+    factor, layer, channel, *_ = next(s for s in _named_slider_spec() if s[0] == "mouth_open")
     page.get_by_role("tab", name="StyleSpace channels", exact=True).click()
     box = page.get_by_label(f"number input for {factor} (layer {layer}, channel {channel})")
     box.fill("15")

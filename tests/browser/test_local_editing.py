@@ -33,7 +33,7 @@ def test_browser_builds_a_part_catalogue_and_transfers(page):
 @pytest.mark.browser
 def test_browser_moves_a_named_stylespace_slider(page):
     from spaces.local_editing.stylespace import _named_slider_spec
-    factor, layer, channel, *_ = next(s for s in _named_slider_spec() if s[0] == "smile")
+    factor, layer, channel, *_ = next(s for s in _named_slider_spec() if s[0] == "mouth_open")
     page.get_by_role("tab", name="Local editing", exact=True).click()
     page.get_by_role("tab", name="StyleSpace channels", exact=True).click()
     box = page.get_by_label(f"number input for {factor} (layer {layer}, channel {channel})")

@@ -392,7 +392,7 @@ def test_builtin_default_generator_is_deterministic_and_frozen():
     two = ModelCache("cpu", 1 << 30).generator(DEFAULT_GENERATOR_ID)
     assert one is not two
     assert not one.training and not any(p.requires_grad for p in one.parameters())
-    assert (one.img_resolution, one.z_dim, one.w_dim) == (64, 128, 128)
+    assert (one.img_resolution, one.z_dim, one.w_dim) == (64, 35, 128)   # z: the renderer's factor vector
     z = torch.randn(2, one.z_dim, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         a, b = one(z), two(z)

@@ -214,10 +214,11 @@ def test_every_followed_direction_moves_its_factor_as_claimed(G, predictor, dire
             change = float((read(ws + step) - read(ws - step)).mean()) / 2
         if change < ask / 3:
             failures.append((name, round(change, 4), ask))
-    # Known misses of the shipped (under-trained) generator, recorded in the issue note:
-    # background_hue is circular (a linear W direction cannot follow it across the wrap), and the
-    # generator never draws round glasses, so that class's measured slope is ~0.005.
-    known = {"background_hue", "glasses=round"}
+    # Known misses of the v2 (distilled) generator, in issue 16's note: the predictor does not read the
+    # generator's smile back (R^2 -0.12 on G(z)), so the smile slope measured at build time is noise and
+    # goes the other way here (-0.15 of a 0.5 claim); brown and grey hair are the two classes whose W
+    # directions mostly turn hair into the neighbouring colour (InterFaceGAN success 0.47 / 0.41).
+    known = {"smile", "hair_color=brown", "hair_color=grey"}
     assert followed >= 25 and {name for name, *_ in failures} <= known, failures
 
 
